@@ -1,0 +1,58 @@
+"""Parsing of option values shared by several commands, with clear errors."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import typer
+
+from tensctl.errors import InputError, Problem
+from tensctl.model.device import DeviceProfile
+from tensctl.model.library import DEFAULT_DEVICE, find_device
+from tensctl.model.protocol import Protocol
+
+DEVICE_OPTION = typer.Option(
+    DEFAULT_DEVICE, "--device", "-d", help="Device profile id or path (see `devices profiles`)."
+)
+INTENSITY_OPTION = typer.Option(
+    [],
+    "--intensity",
+    "-i",
+    help="Evaluate at this amplitude: MA for every channel or CH=MA (repeatable). "
+    "Default: the protocol's target, else the ceiling, else the device maximum.",
+)
+JSON_OPTION = typer.Option(False, "--json", help="Print JSON for scripts instead of tables.")
+
+
+def _number(text: str, what: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise InputError([Problem(f"expected a number of mA, found '{text}'", what)]) from None
+    if not math.isfinite(value) or value < 0:
+        raise InputError([Problem(f"expected a finite number ≥ 0, found '{text}'", what)])
+    return value
+
+
+def parse_intensities(values: list[str], protocol: Protocol) -> dict[int, float]:
+    """``["30"]`` → every channel at 30 mA; ``["1=20", "2=25"]`` → per channel."""
+    out: dict[int, float] = {}
+    for raw in values:
+        if "=" in raw:
+            ch_text, ma_text = raw.split("=", 1)
+            try:
+                channel = int(ch_text)
+            except ValueError:
+                raise InputError(
+                    [Problem(f"expected CH=MA with a channel number, found '{raw}'", "--intensity")]
+                ) from None
+            out[channel] = _number(ma_text, "--intensity")
+        else:
+            value = _number(raw, "--intensity")
+            out.update({c.id: value for c in protocol.channels})
+    return out
+
+
+def load_device_option(ref: str) -> tuple[DeviceProfile, Path]:
+    return find_device(ref)
