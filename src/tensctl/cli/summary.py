@@ -44,8 +44,11 @@ def source_text(protocol: Protocol) -> str:
     """First author and year of the first reference, e.g. 'Sluka 2003'."""
     if not protocol.references:
         return "—"
-    citation = protocol.references[0].citation
+    first = protocol.references[0]
+    more = f" +{len(protocol.references) - 1}" if len(protocol.references) > 1 else ""
+    if first.short:
+        return first.short + more
+    citation = first.citation
     author = re.split(r"[ ,.]", citation.strip(), maxsplit=1)[0]
     year = re.search(r"\b(19|20)\d{2}\b", citation)
-    more = f" +{len(protocol.references) - 1}" if len(protocol.references) > 1 else ""
     return f"{author} {year.group(0) if year else ''}".strip() + more

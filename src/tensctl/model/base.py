@@ -63,6 +63,8 @@ class Reference(StrictModel):
 
     citation: str = Field(min_length=1, max_length=1000)
     """Authors, title, journal/publisher, year."""
+    short: str | None = Field(default=None, max_length=60)
+    """A short label for tables, e.g. 'Sluka 2003' (default: first author and year)."""
     doi: str | None = Field(default=None, max_length=200)
     url: str | None = Field(default=None, max_length=500)
     note: str | None = Field(default=None, max_length=1000)

@@ -115,6 +115,11 @@ def _message(model: type[BaseModel], loc: PathKey, err: ErrorDetails) -> str:
             return msg
     if kind.startswith("duration_"):
         return msg
+    if kind == "string_pattern_mismatch":
+        return (
+            "expected an id of lowercase letters, digits, '.', '_' or '-' (up to 64 "
+            f"characters, starting with a letter or digit); found {found!r}"
+        )
     ctx = err.get("ctx") or {}
     if kind == "union_tag_invalid":
         expected = str(ctx.get("expected_tags", ""))

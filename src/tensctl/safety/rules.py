@@ -30,35 +30,35 @@ def envelope(
 
 
 def check_device_profile(device: DeviceProfile) -> list[Finding]:
-    """A profile whose own limits are looser than the table cannot vouch for the output."""
-    checks = (
+    """The profile's own limits against the table.
+
+    Above the standard's open-circuit voltage the device cannot vouch for the output
+    (violation). A deadman or slew limit looser than the project's engineering defaults is a
+    warning: the host's watchdog and slew limit still apply on top of the device's own.
+    """
+    v, w = Severity.violation, Severity.warning
+    checks: tuple[tuple[str, Severity, float, str, str], ...] = (
         (
             "device.compliance_voltage",
+            v,
             device.compliance_voltage_v,
             "open_circuit_voltage_v",
             "compliance_voltage_v",
         ),
-        ("device.watchdog", device.watchdog_ms, "device_watchdog_max_ms", "watchdog_ms"),
-        ("device.slew", device.slew.max_step_ma, "slew_step_max_ma", "slew.max_step_ma"),
+        ("device.watchdog", w, device.watchdog_ms, "device_watchdog_max_ms", "watchdog_ms"),
+        ("device.slew", w, device.slew.max_step_ma, "slew_step_max_ma", "slew.max_step_ma"),
         (
             "device.slew",
+            w,
             device.slew.max_rate_ma_per_s,
             "slew_rate_max_ma_per_s",
             "slew.max_rate_ma_per_s",
         ),
     )
     out = []
-    for rule, value, key, path in checks:
+    for rule, severity, value, key, path in checks:
         lim = limit(key)
         if value > lim.value:
-            out.append(
-                Finding.against(
-                    rule,
-                    Severity.violation,
-                    f"device profile {device.id}: {path} {value:g} {lim.unit} is above the limit",
-                    f"device.{path}",
-                    value,
-                    lim,
-                )
-            )
+            message = f"device profile {device.id}: {path} {value:g} {lim.unit} is above the limit"
+            out.append(Finding.against(rule, severity, message, f"device.{path}", value, lim))
     return out
