@@ -65,8 +65,9 @@ def test_validate_refuses_small_electrodes_with_exit_4(cli) -> None:
     density = [f for f in findings if f["rule"] == "current_density"]
     assert density and density[0]["severity"] == "violation"
     assert density[0]["limit"] == 2.0 and "IEC 60601-2-10" in density[0]["source"]
-    acked = cli("protocols", "validate", proto, "--electrode-area", "4",
-                "--acknowledge", "current_density")
+    acked = cli(
+        "protocols", "validate", proto, "--electrode-area", "4", "--acknowledge", "current_density"
+    )
     assert acked.code == 0, acked.err
     assert "acknowledged" in acked.err
 
@@ -145,7 +146,8 @@ def test_console_script_runs_as_a_process() -> None:
     exe = Path(sys.executable).with_name("tensctl")
     proc = subprocess.run([str(exe), "protocols", "list"], capture_output=True, text=True)
     assert proc.returncode == 0 and "conventional-hf" in proc.stdout
-    bad = subprocess.run([str(exe), "protocols", "show", "/nonexistent.yaml"],
-                         capture_output=True, text=True)
+    bad = subprocess.run(
+        [str(exe), "protocols", "show", "/nonexistent.yaml"], capture_output=True, text=True
+    )
     assert bad.returncode == 3 and "no such file" in bad.stderr
     assert "Traceback" not in bad.stderr

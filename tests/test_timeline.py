@@ -26,7 +26,8 @@ def timeline(phases: str, intensities: dict[int, float] | None = None) -> Timeli
 
 def test_ramps_and_phase_boundaries() -> None:
     tl = timeline("""
-  - {name: a, duration_s: 100, frequency_hz: 100, pulse_width_us: 200, ramp_up_s: 10, ramp_down_s: 5}
+  - {name: a, duration_s: 100, frequency_hz: 100, pulse_width_us: 200,
+     ramp_up_s: 10, ramp_down_s: 5}
   - {name: b, duration_s: 50, frequency_hz: 4, pulse_width_us: 250}
 """)
     assert tl.boundaries_s == [0.0, 100.0, 150.0]
@@ -104,7 +105,9 @@ def test_modulation_shapes(shape: str, quarter: float) -> None:
     assert tl.setpoints(0.0)[1].frequency_hz == pytest.approx(122)
     assert tl.setpoints(3.0)[1].frequency_hz == pytest.approx(2 + 120 * quarter)
     if shape != "square":
-        assert tl.setpoints(6.0)[1].frequency_hz == pytest.approx(2 + (60 if shape == "sawtooth" else 0))
+        assert tl.setpoints(6.0)[1].frequency_hz == pytest.approx(
+            2 + (60 if shape == "sawtooth" else 0)
+        )
     assert tl.setpoints(12.0)[1].frequency_hz == pytest.approx(122)
 
 

@@ -26,8 +26,9 @@ from tensctl.wire.messages import (
 )
 from tensctl.wire.replies import Identity, Impedance, MessageError
 
-IDENTITY = Identity("tenssim", "0.1", "SIM-1", 2, 100_000, 50, 400, 1_000, 200_000, 40_000,
-                    120, 500, 1_000, 4_000)
+IDENTITY = Identity(
+    "tenssim", "0.1", "SIM-1", 2, 100_000, 50, 400, 1_000, 200_000, 40_000, 120, 500, 1_000, 4_000
+)
 
 # Golden vectors: the exact bytes on the wire (documented in docs/wire-protocol.md),
 # computed once with an independent COBS + binascii.crc32 script, not with tensctl.wire.
@@ -49,12 +50,19 @@ def test_golden_vectors(message: Message, seq: int, wire_hex: str) -> None:
 
 
 ALL = [
-    Identify(), Heartbeat(), EmergencyStop(), Start(0b11), Stop(0b01), ResetFault(0b10),
-    SetAmplitude(2, 100_000), MeasureImpedance(1),
+    Identify(),
+    Heartbeat(),
+    EmergencyStop(),
+    Start(0b11),
+    Stop(0b01),
+    ResetFault(0b10),
+    SetAmplitude(2, 100_000),
+    MeasureImpedance(1),
     Configure(1, 0, 0, 100_000, 200),
     Configure(2, 1, 1, 100_000, 200, 250, 4000, 7, 2_000),
     Configure(1, 0, 2, 0, 200, steps=(AltStep(2_000, 200, 3_000), AltStep(100_000, 150, 3_000))),
-    Ack(9, MsgType.IDENTIFY, IDENTITY.pack()), Ack(3, MsgType.START),
+    Ack(9, MsgType.IDENTIFY, IDENTITY.pack()),
+    Ack(3, MsgType.START),
     Ack(4, MsgType.MEASURE_IMPEDANCE, Impedance(1, 2_150).pack()),
     Nack(65_535, MsgType.CONFIGURE, ErrorCode.NOT_AT_ZERO),
     Telemetry(123_456, 1, 1, 25_000, 24_900, 200, 100_000, 2_000, 9_999, 1_234_567, -42, 0),
@@ -103,8 +111,10 @@ def test_crc_and_version_errors_are_typed() -> None:
     corrupted = bytearray(good)
     corrupted[5] ^= 0x01
     result = decode_frame(bytes(corrupted))
-    assert isinstance(result, FrameError) and result.kind in (FrameErrorKind.crc,
-                                                               FrameErrorKind.cobs)
+    assert isinstance(result, FrameError) and result.kind in (
+        FrameErrorKind.crc,
+        FrameErrorKind.cobs,
+    )
     v2 = encode_frame(Frame(1, MsgType.HEARTBEAT, b"", version=2))[:-1]
     assert decode_frame(v2) == FrameError(FrameErrorKind.version, "version 2")
     assert isinstance(decode_frame(b"\x02\x01"), FrameError)
@@ -118,8 +128,13 @@ def test_layout_misfits_are_message_errors() -> None:
     assert isinstance(decode_message(Frame(1, MsgType.CONFIGURE, too_many)), MessageError)
 
 
-COMMANDS = (MsgType.CONFIGURE, MsgType.SET_AMPLITUDE, MsgType.START, MsgType.STOP,
-            MsgType.RESET_FAULT)
+COMMANDS = (
+    MsgType.CONFIGURE,
+    MsgType.SET_AMPLITUDE,
+    MsgType.START,
+    MsgType.STOP,
+    MsgType.RESET_FAULT,
+)
 
 
 @given(st.binary(max_size=400))
@@ -136,8 +151,11 @@ def test_fuzz_corrupted_frame_never_yields_a_command(
     message: Message, seq: int, data: st.DataObject
 ) -> None:
     wire = bytearray(encode(message, seq))
-    flips = data.draw(st.lists(st.tuples(st.integers(0, len(wire) - 2), st.integers(1, 255)),
-                               min_size=1, max_size=4))
+    flips = data.draw(
+        st.lists(
+            st.tuples(st.integers(0, len(wire) - 2), st.integers(1, 255)), min_size=1, max_size=4
+        )
+    )
     for pos, mask in flips:
         wire[pos] ^= mask
     if bytes(wire) == encode(message, seq):

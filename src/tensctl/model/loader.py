@@ -126,9 +126,11 @@ def _message(model: type[BaseModel], loc: PathKey, err: ErrorDetails) -> str:
         options = [t.strip(" '") for t in expected.split(",")]
         near = get_close_matches(str(ctx.get("tag")), options, n=1)
         hint = f"; did you mean '{near[0]}'?" if near else ""
-        return f"unknown {ctx.get('discriminator')} {ctx.get('tag')!r}{hint} (expected {expected})"
+        name = str(ctx.get("discriminator", "type")).strip("'")
+        return f"unknown {name} {ctx.get('tag')!r}{hint} (expected {expected})"
     if kind == "union_tag_not_found":
-        return f"missing {ctx.get('discriminator', 'tag')}: say which kind this is"
+        name = str(ctx.get("discriminator", "type")).strip("'")
+        return f"missing '{name}': say which kind this is"
     if isinstance(found, dict | list):
         return f"{msg}; found a {type(found).__name__}"
     return f"{msg}; found {found!r}"

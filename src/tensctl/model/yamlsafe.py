@@ -89,7 +89,7 @@ def read_yaml_bytes(raw: bytes, source: str) -> Document:
     except yaml.YAMLError as exc:
         raise _problem(source, f"YAML error: {exc}") from None
     if node is None:
-        raise _problem(source, "file holds no YAML document")
+        raise _problem(source, "file is empty (only comments or blank lines)")
     doc = Document(source, None)
     doc.data = _build(node, (), doc)
     return doc
