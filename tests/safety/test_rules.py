@@ -1,0 +1,245 @@
+"""Rules outside the per-pulse sweeps: session, placement, device, modes, worst cases."""
+
+from __future__ import annotations
+
+import pytest
+from builders import channel, device, electrodes, phase, protocol
+from oracle import L, sweep
+
+from tensctl.model.device import UseClass
+from tensctl.model.electrodes import Site
+from tensctl.model.modes import (
+    Alternating,
+    AlternatingStep,
+    AmplitudeDepth,
+    Burst,
+    FrequencySweep,
+    Modulated,
+    PulseWidthSweep,
+)
+from tensctl.model.protocol import Waveform
+from tensctl.safety import Severity, check_protocol
+
+V, W, D = Severity.violation, Severity.warning, Severity.diagnostic
+
+
+@pytest.mark.parametrize(
+    ("use_class", "key"),
+    [
+        (UseClass.home, "session_max_s"),
+        (UseClass.clinic, "session_max_clinic_s"),
+        (UseClass.research, "session_max_clinic_s"),
+    ],
+)
+def test_session_timer_sweep(use_class: UseClass, key: str) -> None:
+    dev = device(use_class=use_class, max_session_s=1e9)
+    for timer in sweep(L[key], (600.0,)):
+        report = check_protocol(
+            protocol([phase(duration=600.0)], timer=timer, daily=1e9), dev, {1: 10.0}
+        )
+        legal = 600.0 <= timer <= L[key]
+        assert report.ok == legal, timer
+        assert ("session.timer" in report.rules(V)) == (not legal)
+
+
+def test_session_timer_device_limit_is_cited() -> None:
+    dev = device(max_session_s=900.0)
+    report = check_protocol(protocol([phase(duration=600.0)], timer=1200.0), dev, {1: 10.0})
+    [finding] = [f for f in report.violations if f.rule == "session.timer"]
+    assert finding.limit == 900.0 and "tenssim-2ch" in finding.source
+    assert finding.path == "session.max_duration_s"
+
+
+def test_daily_cap() -> None:
+    dev = device()
+    for daily in sweep(1800.0):
+        report = check_protocol(protocol(timer=1800.0, daily=daily), dev, {1: 10.0})
+        assert ("session.daily_cap" in report.rules(V)) == (daily < 1800.0), daily
+    absent = check_protocol(protocol(daily=None), dev, {1: 10.0})
+    assert absent.ok and "session.daily_cap" in absent.rules(W)
+
+
+def test_update_rate_for_alternating_and_modulated() -> None:
+    dev = device(min_update_interval_ms=100.0)
+    for dwell in sweep(0.2, (0.1,)):
+        steps = [
+            AlternatingStep(frequency_hz=2, dwell_s=3),
+            AlternatingStep.model_construct(frequency_hz=100, pulse_width_us=None, dwell_s=dwell),
+        ]
+        alt = Alternating.model_construct(type="alternating", steps=steps)
+        report = check_protocol(protocol([phase(None, 200.0, mode=alt)]), dev, {1: 10.0})
+        assert ("envelope.update_rate" in report.rules(V)) == (dwell * 1000 < 100.0), dwell
+        if dwell * 1000 < 100.0:
+            [f] = [f for f in report.violations if f.rule == "envelope.update_rate"]
+            assert f.path == "phases[0].mode.steps[1].dwell_s"
+    for period in sweep(2.0, (1.0,)):
+        mod = Modulated.model_construct(
+            type="modulated",
+            period_s=period,
+            shape="triangle",
+            parameters=[FrequencySweep(parameter="frequency_hz", low=2, high=100)],
+        )
+        report = check_protocol(protocol([phase(None, 200.0, mode=mod)]), dev, {1: 10.0})
+        assert ("envelope.update_rate" in report.rules(V)) == (period * 100 < 100.0), period
+    unlimited = device(min_update_interval_ms=None)
+    report = check_protocol(protocol([phase(None, 200.0, mode=alt)]), unlimited, {1: 10.0})
+    assert "envelope.update_rate" not in report.rules()
+
+
+@pytest.mark.parametrize(
+    ("value", "rule", "severity", "field", "key"),
+    [
+        (
+            "compliance_voltage_v",
+            "device.compliance_voltage",
+            V,
+            "compliance_voltage_v",
+            "open_circuit_voltage_v",
+        ),
+        ("watchdog_ms", "device.watchdog", W, "watchdog_ms", "device_watchdog_max_ms"),
+        ("slew_step", "device.slew", W, "slew.max_step_ma", "slew_step_max_ma"),
+        ("slew_rate", "device.slew", W, "slew.max_rate_ma_per_s", "slew_rate_max_ma_per_s"),
+    ],
+)
+def test_device_profile_limits(
+    value: str, rule: str, severity: Severity, field: str, key: str
+) -> None:
+    for x in sweep(L[key]):
+        dev = device(**{value: x})
+        report = check_protocol(protocol(), dev, {1: 10.0})
+        fired = [f for f in report.findings if f.rule == rule and f.path == f"device.{field}"]
+        assert bool(fired) == (x > L[key]), x
+        assert all(f.severity is severity for f in fired)
+
+
+@pytest.mark.parametrize(
+    ("sites", "rule"),
+    [
+        ((Site.chest_left, Site.upper_back_left), "placement.thorax"),
+        ((Site.chest_right, Site.upper_back_left), "placement.thorax"),
+        ((Site.chest_left, Site.chest_right), "placement.thorax"),
+        ((Site.head, Site.posterior_neck), "placement.contraindicated"),
+        ((Site.eye, Site.forearm_left), "placement.contraindicated"),
+        ((Site.mouth, Site.head), "placement.contraindicated"),
+        ((Site.anterior_neck, Site.trapezius_left), "placement.contraindicated"),
+        ((Site.upper_back_left, Site.upper_back_right), None),
+        ((Site.chest_left, Site.shoulder_left), None),
+        ((Site.upper_back_left, Site.lower_back_left), None),
+    ],
+)
+def test_placement(sites: tuple[Site, Site], rule: str | None) -> None:
+    pads = [electrodes(site)[0] for site in sites]
+    report = check_protocol(protocol(channels=[channel(pads=pads)]), device(), {1: 10.0})
+    placement = {r for r in report.rules(V) if r.startswith("placement")}
+    assert placement == ({rule} if rule else set())
+
+
+def test_placement_uses_the_electrodes_actually_placed() -> None:
+    proto = protocol()
+    placed = {1: [electrodes(Site.chest_left)[0], electrodes(Site.chest_right)[0]]}
+    report = check_protocol(proto, device(), {1: 10.0}, electrodes=placed)
+    assert "placement.thorax" in report.rules(V)
+
+
+def test_channel_count_waveform_and_mode_support() -> None:
+    dev = device(waveforms=[Waveform.symmetric_biphasic], modes=["continuous"])
+    chans = [channel(i) for i in (1, 2, 3)]
+    burst = Burst(type="burst", pulses_per_train=3, train_rate_hz=2)
+    proto = protocol([phase(secondary=(0.25, 4.0)), phase(mode=burst)], chans)
+    report = check_protocol(proto, dev, {1: 10.0, 2: 10.0, 3: 10.0})
+    assert {"envelope.channels", "envelope.waveform", "envelope.mode"} <= report.rules(V)
+    paths = {f.rule: f.path for f in report.violations}
+    assert paths["envelope.waveform"] == "phases[0].waveform"
+    assert paths["envelope.mode"] == "phases[1].mode.type"
+
+
+def test_shared_site_sums_rms_currents() -> None:
+    dev = device()
+    # each channel 1.5 mA r.m.s./cm² alone on 10 cm² (75 mA, 100 µs, 100 Hz ≈ 15 mA r.m.s.);
+    # together 3 mA/cm² on the shared forearm site
+    ch1 = channel(1, [electrodes(Site.forearm_left, 10.0)[0], electrodes(Site.hand_left)[0]])
+    ch2 = channel(2, [electrodes(Site.forearm_left, 10.0)[0], electrodes(Site.elbow_left)[0]])
+    report = check_protocol(protocol([phase(100.0, 100.0)], [ch1, ch2]), dev, {1: 75.0, 2: 75.0})
+    shared = [f for f in report.violations if f.path == "channels"]
+    assert shared and shared[0].rule == "current_density"
+    assert shared[0].value == pytest.approx(2 * 75 * (2 * 100e-6 * 100) ** 0.5 / 10.0)
+    acked = check_protocol(
+        protocol([phase(100.0, 100.0)], [ch1, ch2]),
+        dev,
+        {1: 75.0, 2: 75.0},
+        acknowledged=("current_density",),
+    )
+    assert acked.ok
+    apart = check_protocol(protocol([phase(100.0, 100.0)], [ch1, ch2]), dev, {1: 40.0, 2: 40.0})
+    assert "current_density" not in apart.rules()
+
+
+def test_missing_intensity_is_a_violation() -> None:
+    report = check_protocol(protocol(), device(), {})
+    assert "intensity.missing" in report.rules(V)
+
+
+def test_alternating_and_modulated_check_every_corner() -> None:
+    dev = device()
+    alt = Alternating(
+        type="alternating",
+        steps=[
+            AlternatingStep(frequency_hz=2, dwell_s=3),
+            AlternatingStep(frequency_hz=250, dwell_s=3, pulse_width_us=30),
+        ],
+    )
+    report = check_protocol(protocol([phase(None, 200.0, mode=alt)]), dev, {1: 10.0})
+    paths = {f.path for f in report.violations}
+    assert paths == {
+        "phases[0].mode.steps[1].frequency_hz",
+        "phases[0].mode.steps[1].pulse_width_us",
+    }
+    mod = Modulated(
+        type="modulated",
+        period_s=12,
+        parameters=[
+            FrequencySweep(parameter="frequency_hz", low=0.5, high=120),
+            PulseWidthSweep(parameter="pulse_width_us", low=100, high=450, inverted=True),
+            AmplitudeDepth(parameter="amplitude", depth_percent=30),
+        ],
+    )
+    report = check_protocol(protocol([phase(None, None, mode=mod)]), dev, {1: 10.0})
+    paths = {f.path for f in report.violations}
+    assert paths == {"phases[0].mode.parameters[0].low", "phases[0].mode.parameters[1].high"}
+    # The worst corner (150 Hz with 400 µs: 90 mA → 31.2 mA r.m.s., 3.1 mA/cm² on 10 cm²)
+    # decides, although the inverted width means the timeline only reaches 150 Hz with
+    # 100 µs (15.6 mA r.m.s., 1.56 mA/cm²): the check is a proof for every instant.
+    mod_ok = Modulated(
+        type="modulated",
+        period_s=12,
+        parameters=[
+            FrequencySweep(parameter="frequency_hz", low=2, high=150),
+            PulseWidthSweep(parameter="pulse_width_us", low=100, high=400, inverted=True),
+        ],
+    )
+    pads = [channel(pads=electrodes(area=10.0))]
+    report = check_protocol(protocol([phase(None, None, mode=mod_ok)], pads), dev, {1: 90.0})
+    [f] = report.violations
+    assert f.rule == "current_density"
+    assert f.value == pytest.approx(90 * (2 * 400e-6 * 150) ** 0.5 / 10)
+
+
+def test_findings_carry_rule_value_limit_unit_source_and_path() -> None:
+    report = check_protocol(protocol([phase(300.0, 200.0)]), device(), {1: 10.0})
+    [f] = report.violations
+    assert (f.rule, f.value, f.limit, f.unit) == ("envelope.frequency", 300.0, 200.0, "Hz")
+    assert f.path == "phases[0].frequency_hz" and "[Q]" in f.source
+    assert f.to_json()["severity"] == "violation"
+    assert report.warnings == [] and not report.ok
+
+
+def test_shannon_k_is_only_ever_a_diagnostic() -> None:
+    for amp in (0.0, 10.0, 100.0):
+        report = check_protocol(
+            protocol([phase(100.0, 400.0)], [channel(pads=electrodes(area=0.5))]),
+            device(),
+            {1: amp},
+        )
+        ks = [f for f in report.findings if f.rule == "shannon_k"]
+        assert ks and all(f.severity is D for f in ks)
+        assert "shannon_k" not in report.rules(V) | report.rules(W)
