@@ -18,6 +18,7 @@ from tensctl.cli import console
 from tensctl.cli.devices import devices_app
 from tensctl.cli.protocols import protocols_app
 from tensctl.cli.schema import schema
+from tensctl.cli.sim import sim
 from tensctl.errors import TensctlError, exit_code
 
 app = typer.Typer(
@@ -30,6 +31,7 @@ app = typer.Typer(
 app.add_typer(protocols_app, name="protocols")
 app.add_typer(devices_app, name="devices")
 app.command(name="schema")(schema)
+app.command(name="sim")(sim)
 
 
 def _version(value: bool) -> None:

@@ -37,6 +37,7 @@ class ErrorCode(IntEnum):
     LOW_BATTERY = 0x0B
     CHANNEL_LOCKED = 0x0C  # too many trips
     UNSUPPORTED = 0x0D
+    NOT_STARTED = 0x0E  # an increase on a channel that is not started
 
 
 class Fault(IntFlag):

@@ -1,0 +1,347 @@
+"""The simulated stimulator's firmware: commands in, replies and telemetry out, interlocks.
+
+Time is passed in (``now_s``, seconds on any monotonic clock), so the same firmware runs in
+virtual time in-process and in real time behind a pty or TCP socket. Nothing here does I/O;
+:class:`~tenssim.device.SimDevice` frames bytes and drives the clock.
+
+Interlocks, all on the device's own authority: the profile's limits, slew limit on
+increases, zero start, parameters changeable at zero only (frequency and pulse width may
+change while on, for host-driven modulation), sequence checks, a deadman watchdog,
+open-circuit / short / compliance / peel / over-current trips, and latched faults that
+reset only after their cause has been gone 3 s and the host asks.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import deque
+from collections.abc import Callable
+from typing import Any
+
+from tensctl.model.device import DeviceProfile
+from tensctl.wire.codes import ErrorCode, EventCode, Fault, MsgType, OutputState
+from tensctl.wire.frame import Frame
+from tensctl.wire.messages import (
+    Ack,
+    Event,
+    Message,
+    Nack,
+    Telemetry,
+)
+from tensctl.wire.replies import OPEN_CIRCUIT_OHM, Identity, Impedance, MessageError, decode_message
+from tenssim import handlers
+from tenssim.channel import DEVICE_FAULTS, RESET_CLEAR_S, Channel
+from tenssim.limits import (
+    COMPLIANCE_FRACTION,
+    OVER_CURRENT_FACTOR,
+    OVER_CURRENT_MARGIN_UA,
+    PEEL_TRIP_RATIO,
+    SHORT_CIRCUIT_OHM,
+    Limits,
+)
+from tenssim.limits import (
+    OPEN_CIRCUIT_OHM as OPEN_TRIP_OHM,
+)
+
+LogSink = Callable[[dict[str, Any]], None]
+TELEMETRY_INTERVAL_S = 0.1
+LINK_BAD_FRAMES, LINK_WINDOW_S = 5, 1.0
+PROBE_WIDTH_US = 100  # impedance probe pulse when no pulse width is configured
+FIRMWARE_VERSION = "tenssim 0.1"
+
+
+def _no_log(entry: dict[str, Any]) -> None:
+    pass
+
+
+class Firmware:
+    def __init__(
+        self, profile: DeviceProfile, now_s: float, serial: str = "TS-0001", log: LogSink = _no_log
+    ) -> None:
+        self.profile, self.limits, self.serial, self.log = (
+            profile,
+            Limits.from_profile(profile),
+            serial,
+            log,
+        )
+        self.channels = [Channel(n) for n in range(1, self.limits.channels + 1)]
+        self.battery_low = False
+        self.pushed: list[Message] = []
+        """Events a handler raised, sent after its reply."""
+        self.greeting = self.boot(now_s, reboot=False)
+        """The BOOT event sent when the device powers up."""
+
+    # ---- lifecycle ---------------------------------------------------------------------
+
+    def boot(self, now_s: float, reboot: bool = True) -> list[Message]:
+        """Power-up: every output at 0, nothing configured; loads and injected faults stay."""
+        self.boot_s = self.last_tick_s = self.last_valid_s = self.last_telemetry_s = now_s
+        self.last_seq: int | None = None
+        self.bad_frames: deque[float] = deque()
+        for ch in self.channels:
+            ch.zero()
+            ch.config, ch.faults, ch.baseline_ohm = None, Fault.NONE, None
+            ch.pulses = ch.delivered_charge_pc = ch.net_charge_pc = 0.0
+            if reboot:
+                ch.faults = Fault.REBOOT
+                ch.cause_seen_s = now_s
+        self._record(now_s, "reboot" if reboot else "boot")
+        flags = Fault.REBOOT if reboot else Fault.NONE
+        return [Event(self.ms(now_s), 0xFF, EventCode.BOOT, flags)]
+
+    def ms(self, now_s: float) -> int:
+        return int((now_s - self.boot_s) * 1000) & 0xFFFFFFFF
+
+    def channel(self, number: int) -> Channel:
+        return self.channels[number - 1]
+
+    # ---- commands ----------------------------------------------------------------------
+
+    def handle(self, frame: Frame, now_s: float) -> list[Message]:
+        """One valid frame from the host → its reply (and any telemetry it causes)."""
+        out = self.tick(now_s)
+        before = self._outputs()
+        message = decode_message(frame)
+        name = (
+            MsgType(frame.type).name
+            if frame.type in MsgType._value2member_map_
+            else hex(frame.type)
+        )
+        outcome: bytes | ErrorCode
+        if isinstance(message, MessageError):
+            unknown = message.detail == "unknown message type"
+            outcome = ErrorCode.UNKNOWN_TYPE if unknown else ErrorCode.BAD_LENGTH
+        elif self._stale(frame) and frame.type != MsgType.EMERGENCY_STOP:  # stops always act
+            outcome = ErrorCode.STALE_SEQUENCE
+        else:
+            self.last_valid_s, self.last_seq = now_s, frame.seq
+            outcome = handlers.dispatch(self, message, now_s)
+        code = outcome if isinstance(outcome, ErrorCode) else None
+        reply: Message = (
+            Nack(frame.seq, frame.type, outcome)
+            if isinstance(outcome, ErrorCode)
+            else Ack(frame.seq, frame.type, outcome)
+        )
+        self.log(
+            {
+                "t": now_s,
+                "event": "command",
+                "seq": frame.seq,
+                "type": name,
+                "fields": vars(message) if not isinstance(message, MessageError) else {},
+                "result": "ack" if code is None else f"nack:{code.name}",
+            }
+        )
+        out.append(reply)
+        out += self.pushed
+        self.pushed = []
+        out += self._changes(before, now_s, cause=name.lower())
+        return out
+
+    def _stale(self, frame: Frame) -> bool:
+        if self.last_seq is None or frame.type == MsgType.IDENTIFY:
+            return False  # a new host session starts with IDENTIFY
+        ahead = (frame.seq - self.last_seq) % 0x10000
+        return ahead == 0 or ahead >= 0x8000
+
+    def bad_frame(self, now_s: float, kind: str) -> list[Message]:
+        """A frame that failed COBS/CRC/version: dropped; too many in 1 s is link loss."""
+        self.bad_frames.append(now_s)
+        while self.bad_frames and now_s - self.bad_frames[0] > LINK_WINDOW_S:
+            self.bad_frames.popleft()
+        self.log({"t": now_s, "event": "bad_frame", "kind": kind})
+        if len(self.bad_frames) > LINK_BAD_FRAMES:
+            self.bad_frames.clear()
+            return self.trip_all(Fault.LINK, now_s)
+        return []
+
+    # ---- time --------------------------------------------------------------------------
+
+    def tick(self, now_s: float) -> list[Message]:
+        """Advance to ``now_s``: account pulses, run the watchdog and the load monitor."""
+        out: list[Message] = []
+        t0 = self.last_tick_s
+        if now_s < t0:
+            return out
+        deadline = self.last_valid_s + self.limits.watchdog_s
+        if now_s >= deadline and any(ch.running for ch in self.channels):
+            self._account(t0, max(t0, deadline))
+            out += self.trip_all(Fault.WATCHDOG, max(t0, deadline))
+            t0 = max(t0, deadline)
+        self._account(t0, now_s)
+        self.last_tick_s = now_s
+        for ch in self.channels:
+            out += self._monitor(ch, now_s)
+            if ch.faults and self._cause_present(ch, now_s):
+                ch.cause_seen_s = now_s
+        if now_s - self.last_telemetry_s >= TELEMETRY_INTERVAL_S:
+            self.last_telemetry_s = now_s
+            out += [self.telemetry(ch, now_s) for ch in self.channels]
+        return out
+
+    def _account(self, t0: float, t1: float) -> None:
+        for ch in self.channels:
+            if ch.output_on and ch.config is not None:
+                ch.account(t0, t1, self._delivered(ch, t0))
+
+    def _width(self, ch: Channel, now_s: float) -> int:
+        seg = ch.segment(now_s)
+        return seg.pulse_width_us if seg else PROBE_WIDTH_US
+
+    def impedance(self, ch: Channel, now_s: float) -> float:
+        return ch.load.impedance_ohm(self._width(ch, now_s), now_s)
+
+    def _delivered(self, ch: Channel, now_s: float) -> float:
+        width = self._width(ch, now_s)
+        return ch.load.delivered_ua(ch.amplitude_ua, width, self.limits.compliance_v, now_s)
+
+    def measured_peak_ua(self, ch: Channel, now_s: float) -> float:
+        delivered = self._delivered(ch, now_s)
+        if ch.over_current and ch.output_on:
+            return delivered * 1.5 + 2 * OVER_CURRENT_MARGIN_UA
+        return delivered
+
+    def _monitor(self, ch: Channel, now_s: float) -> list[Message]:
+        if not ch.output_on:
+            return []
+        z = self.impedance(ch, now_s)
+        flag = self._load_fault(ch, z, now_s)
+        if flag:
+            return self.trip(ch, flag, now_s)
+        return []
+
+    def _load_fault(self, ch: Channel, z: float, now_s: float) -> Fault:
+        commanded = ch.amplitude_ua
+        if math.isinf(z) or z > OPEN_TRIP_OHM:
+            return Fault.OPEN_CIRCUIT
+        if z < SHORT_CIRCUIT_OHM:
+            return Fault.SHORT
+        if (
+            self.measured_peak_ua(ch, now_s)
+            > commanded * OVER_CURRENT_FACTOR + OVER_CURRENT_MARGIN_UA
+        ):
+            return Fault.OVER_CURRENT
+        if self._delivered(ch, now_s) < commanded * COMPLIANCE_FRACTION:
+            return Fault.COMPLIANCE
+        if ch.baseline_ohm and z >= ch.baseline_ohm * PEEL_TRIP_RATIO:
+            return Fault.PEEL
+        return Fault.NONE
+
+    def _cause_present(self, ch: Channel, now_s: float) -> bool:
+        z = ch.load.impedance_ohm(PROBE_WIDTH_US, now_s)
+        if ch.faults & (Fault.OPEN_CIRCUIT | Fault.PEEL) and (math.isinf(z) or z > OPEN_TRIP_OHM):
+            return True
+        if ch.faults & Fault.PEEL and ch.load.area_fraction(now_s) < 1.0:
+            return True
+        if ch.faults & Fault.SHORT and z < SHORT_CIRCUIT_OHM:
+            return True
+        if ch.faults & Fault.OVER_CURRENT and ch.over_current:
+            return True
+        return bool(ch.faults & Fault.LOW_BATTERY and self.battery_low)
+
+    # ---- faults ------------------------------------------------------------------------
+
+    def trip(self, ch: Channel, flag: Fault, now_s: float) -> list[Message]:
+        before = self._outputs()
+        ch.trip(flag, now_s, counts=not flag & DEVICE_FAULTS)
+        self.log({"t": now_s, "event": "fault", "channel": ch.number, "fault": flag.name})
+        event = Event(self.ms(now_s), ch.number, EventCode.FAULT, ch.faults)
+        return [event, *self._changes(before, now_s, cause=str(flag.name).lower())]
+
+    def trip_all(self, flag: Fault, now_s: float) -> list[Message]:
+        out: list[Message] = []
+        for ch in self.channels:
+            out += self.trip(ch, flag, now_s)
+        return out
+
+    def set_battery(self, low: bool, now_s: float) -> list[Message]:
+        """Low battery: running outputs go to 0 and latch; nothing starts until it is good."""
+        self.battery_low = low
+        out: list[Message] = []
+        for ch in self.channels:
+            if low and ch.running:
+                out += self.trip(ch, Fault.LOW_BATTERY, now_s)
+        if low:
+            out.append(Event(self.ms(now_s), 0xFF, EventCode.LOW_BATTERY, Fault.LOW_BATTERY))
+        return out
+
+    def reset_ready(self, ch: Channel, now_s: float) -> bool:
+        if self._cause_present(ch, now_s):
+            ch.cause_seen_s = now_s
+        return now_s - ch.cause_seen_s >= RESET_CLEAR_S
+
+    # ---- replies -----------------------------------------------------------------------
+
+    def identity(self) -> bytes:
+        lim = self.limits
+        return Identity(
+            self.profile.model,
+            FIRMWARE_VERSION,
+            self.serial,
+            lim.channels,
+            lim.max_amplitude_ua,
+            lim.pulse_width_min_us,
+            lim.pulse_width_max_us,
+            lim.frequency_min_mhz,
+            lim.frequency_max_mhz,
+            lim.max_charge_pc // 1000,
+            round(lim.compliance_v),
+            round(lim.watchdog_s * 1000),
+            lim.slew_step_ua,
+            lim.slew_rate_ua_per_s,
+        ).pack()
+
+    def impedance_payload(self, number: int, now_s: float) -> bytes:
+        z = self.impedance(self.channel(number), now_s)
+        ohm = OPEN_CIRCUIT_OHM if math.isinf(z) else min(round(z), OPEN_CIRCUIT_OHM - 1)
+        return Impedance(number, ohm).pack()
+
+    def telemetry(self, ch: Channel, now_s: float) -> Telemetry:
+        seg = ch.segment(now_s)
+        z = self.impedance(ch, now_s)
+        state = (
+            OutputState.FAULT if ch.faults else OutputState.ON if ch.running else OutputState.OFF
+        )
+        return Telemetry(
+            self.ms(now_s),
+            ch.number,
+            state,
+            ch.amplitude_ua,
+            round(self.measured_peak_ua(ch, now_s)) if ch.output_on else 0,
+            seg.pulse_width_us if seg else 0,
+            seg.frequency_mhz if seg else 0,
+            OPEN_CIRCUIT_OHM if math.isinf(z) else min(round(z), OPEN_CIRCUIT_OHM - 1),
+            int(ch.pulses) & 0xFFFFFFFF,
+            round(ch.delivered_charge_pc / 1000),
+            max(-(2**31), min(2**31 - 1, round(ch.net_charge_pc))),
+            ch.faults,
+        )
+
+    def _outputs(self) -> list[tuple[bool, int]]:
+        return [(ch.running, ch.amplitude_ua) for ch in self.channels]
+
+    def _changes(self, before: list[tuple[bool, int]], now_s: float, cause: str) -> list[Message]:
+        """Log every output change since ``before`` and push telemetry for those channels."""
+        out: list[Message] = []
+        for ch, (running, amp) in zip(self.channels, before, strict=True):
+            if (ch.running, ch.amplitude_ua) != (running, amp):
+                self.log(
+                    {
+                        "t": now_s,
+                        "event": "output",
+                        "channel": ch.number,
+                        "running": ch.running,
+                        "amplitude_ua": ch.amplitude_ua,
+                        "delivered_ua": round(self._delivered(ch, now_s)),
+                        "cause": cause,
+                        "pulses": round(ch.pulses),
+                        "charge_uc": ch.delivered_charge_pc / 1e6,
+                        "net_charge_nc": ch.net_charge_pc / 1000,
+                        "rms_ma": ch.rms_ua(now_s, self._delivered(ch, now_s)) / 1000,
+                    }
+                )
+                out.append(self.telemetry(ch, now_s))
+        return out
+
+    def _record(self, now_s: float, what: str) -> None:
+        self.log({"t": now_s, "event": what, "model": self.profile.model, "serial": self.serial})

@@ -1,0 +1,163 @@
+"""Real-time transports: the simulated device behind a pseudo-terminal or a TCP socket.
+
+One thread runs a select loop: bytes from the host go into the device, the device's clock
+advances every few milliseconds (so its watchdog fires on time), and its output goes back.
+The loop runs until :attr:`Server.stop` is set (the CLI sets it on SIGINT/SIGTERM).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import selectors
+import socket
+import threading
+import time
+import tty
+from collections.abc import Callable
+from pathlib import Path
+
+from tenssim.device import SimDevice
+
+TICK_S = 0.002
+
+
+class Server:
+    """Base of the transports: owns the device, the clock and the stop flag."""
+
+    def __init__(self, device: SimDevice, clock: Callable[[], float]) -> None:
+        self.device, self.clock = device, clock
+        self.stop = threading.Event()
+        self.selector = selectors.DefaultSelector()
+
+    @property
+    def address(self) -> str:
+        raise NotImplementedError
+
+    def run(self) -> None:
+        try:
+            while not self.stop.is_set():
+                for key, _ in self.selector.select(TICK_S):
+                    self.on_readable(key.fileobj)
+                now = self.clock()
+                self.device.advance(now)
+                out = self.device.take_output(now)
+                if out:
+                    self.write(out)
+        finally:
+            self.close()
+
+    def on_readable(self, fileobj: object) -> None:
+        raise NotImplementedError
+
+    def write(self, data: bytes) -> None:
+        raise NotImplementedError
+
+    def close(self) -> None:
+        self.selector.close()
+
+
+class PtyServer(Server):
+    """The host opens :attr:`address` (``/dev/pts/N``) like any serial port."""
+
+    def __init__(self, device: SimDevice, clock: Callable[[], float], link: Path | None) -> None:
+        super().__init__(device, clock)
+        self.master, self.slave = os.openpty()
+        tty.setraw(self.slave)  # no echo, no line discipline: a clean byte pipe
+        os.set_blocking(self.master, False)
+        self.path = os.ttyname(self.slave)
+        self.link = link
+        if link is not None:
+            with contextlib.suppress(FileNotFoundError):
+                link.unlink()
+            link.symlink_to(self.path)
+        self.selector.register(self.master, selectors.EVENT_READ)
+
+    @property
+    def address(self) -> str:
+        return self.path
+
+    def on_readable(self, fileobj: object) -> None:
+        try:
+            data = os.read(self.master, 4096)
+        except (BlockingIOError, OSError):
+            return
+        if data:
+            self.device.receive(data, self.clock())
+
+    def write(self, data: bytes) -> None:
+        # the host may be slow to read: drop what the pty cannot take, like a UART FIFO
+        with contextlib.suppress(BlockingIOError, OSError):
+            os.write(self.master, data)
+
+    def close(self) -> None:
+        super().close()
+        for fd in (self.master, self.slave):
+            with contextlib.suppress(OSError):
+                os.close(fd)
+        if self.link is not None:
+            with contextlib.suppress(OSError):
+                self.link.unlink()
+
+
+class TcpServer(Server):
+    """One host at a time; a second connection is closed at once (the port is busy)."""
+
+    def __init__(self, device: SimDevice, clock: Callable[[], float], host: str, port: int) -> None:
+        super().__init__(device, clock)
+        self.listener = socket.create_server((host, port))
+        self.listener.setblocking(False)
+        self.client: socket.socket | None = None
+        self.selector.register(self.listener, selectors.EVENT_READ)
+
+    @property
+    def address(self) -> str:
+        host, port = self.listener.getsockname()[:2]
+        return f"socket://{host}:{port}"
+
+    def on_readable(self, fileobj: object) -> None:
+        if fileobj is self.listener:
+            conn, _ = self.listener.accept()
+            if self.client is not None:
+                conn.close()
+                return
+            conn.setblocking(False)
+            conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            self.client = conn
+            self.selector.register(conn, selectors.EVENT_READ)
+            return
+        assert self.client is not None
+        try:
+            data = self.client.recv(4096)
+        except BlockingIOError:
+            return
+        except OSError:
+            data = b""
+        if not data:
+            self._drop_client()
+            return
+        self.device.receive(data, self.clock())
+
+    def _drop_client(self) -> None:
+        if self.client is not None:
+            self.selector.unregister(self.client)
+            self.client.close()
+            self.client = None
+
+    def write(self, data: bytes) -> None:
+        if self.client is None:
+            return  # nobody listening: the bytes are lost, as on an unplugged cable
+        try:
+            self.client.sendall(data)
+        except OSError:
+            self._drop_client()
+
+    def close(self) -> None:
+        self._drop_client()
+        self.listener.close()
+        super().close()
+
+
+def monotonic_from_zero() -> Callable[[], float]:
+    t0 = time.monotonic()
+    return lambda: time.monotonic() - t0

@@ -1,0 +1,5 @@
+"""``python -m tensctl`` is the ``tensctl`` command."""
+
+from tensctl.cli.app import main
+
+main()

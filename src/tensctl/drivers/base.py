@@ -1,0 +1,151 @@
+"""The driver interface: everything the engine may ask of a stimulator, in physical units.
+
+A driver speaks one device's protocol; the engine sees only :class:`Driver`. Every call is
+synchronous and bounded in time: it returns when the device has accepted the command, or
+raises a :class:`~tensctl.drivers.errors.DriverError` (refused, link lost, timed out). Every
+command is absolute (set this amplitude, stop these channels), so repeating one after a
+lost reply is harmless. :meth:`Driver.emergency_stop` is never queued behind other traffic.
+Channels are numbered from 1.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True)
+class DeviceInfo:
+    """Who the device is and the limits it enforces on its own."""
+
+    model: str
+    firmware: str
+    serial: str
+    channels: int
+    max_amplitude_ma: float
+    pulse_width_us: tuple[float, float]
+    frequency_hz: tuple[float, float]
+    max_charge_per_phase_uc: float
+    compliance_voltage_v: float
+    watchdog_ms: float
+    slew_step_ma: float
+    slew_rate_ma_per_s: float
+
+
+@dataclass(frozen=True)
+class AlternationStep:
+    frequency_hz: float
+    pulse_width_us: float
+    dwell_s: float
+
+
+@dataclass(frozen=True)
+class ChannelSettings:
+    """A channel's pulse train (everything but the amplitude)."""
+
+    frequency_hz: float
+    pulse_width_us: float
+    waveform: str = "symmetric_biphasic"  # or "asymmetric_biphasic"
+    mode: str = "continuous"  # "burst", "alternating"
+    secondary_amplitude_ratio: float = 1.0  # asymmetric: secondary phase / primary
+    secondary_width_ratio: float = 1.0
+    pulses_per_train: int = 1  # burst
+    train_rate_hz: float = 0.0  # burst
+    steps: tuple[AlternationStep, ...] = ()  # alternating
+
+
+@dataclass(frozen=True)
+class ChannelTelemetry:
+    """One channel as the device last reported it."""
+
+    time_s: float  # device time since its boot
+    channel: int
+    state: str  # "off", "on", "fault"
+    commanded_ma: float
+    delivered_peak_ma: float
+    pulse_width_us: float
+    frequency_hz: float
+    impedance_ohm: float  # inf: open circuit
+    pulses: int
+    delivered_charge_uc: float
+    net_charge_nc: float
+    faults: frozenset[str] = field(default_factory=frozenset)
+
+
+@dataclass(frozen=True)
+class DeviceEvent:
+    """Something the device reported on its own: boot, fault, reset, low battery, or
+    (from the driver) loss of the link."""
+
+    kind: str  # "boot", "fault", "output_zeroed", "fault_reset", "low_battery", "link_lost"
+    channel: int | None  # None: the whole device
+    faults: frozenset[str] = field(default_factory=frozenset)
+    time_s: float | None = None
+    detail: int = 0
+
+
+EventCallback = Callable[[DeviceEvent], None]
+
+
+class Driver(ABC):
+    url: str
+
+    @abstractmethod
+    def identify(self) -> DeviceInfo:
+        """Ask the device who it is; starts a new session with it."""
+
+    @abstractmethod
+    def configure(self, channel: int, settings: ChannelSettings) -> None:
+        """Set a channel's pulse train. The device refuses a waveform or mode change while
+        the channel's output is above 0."""
+
+    @abstractmethod
+    def set_amplitude(self, channel: int, amplitude_ma: float) -> None:
+        """Set a started channel's peak amplitude. Increases are slew-limited by the device."""
+
+    @abstractmethod
+    def start(self, channels: Iterable[int]) -> None:
+        """Enable channels at 0 mA (the device refuses if any is above 0 or faulted)."""
+
+    @abstractmethod
+    def stop(self, channels: Iterable[int]) -> None:
+        """Take channels to 0 mA and disable them."""
+
+    @abstractmethod
+    def emergency_stop(self) -> None:
+        """Every output to 0 at once; latches a fault on every channel."""
+
+    @abstractmethod
+    def heartbeat(self) -> None:
+        """Keep the device's watchdog from stopping the output."""
+
+    @abstractmethod
+    def telemetry(self) -> dict[int, ChannelTelemetry]:
+        """The latest telemetry of each channel."""
+
+    @abstractmethod
+    def events(self) -> list[DeviceEvent]:
+        """Events received since the last call (oldest first)."""
+
+    @abstractmethod
+    def subscribe(self, callback: EventCallback) -> None:
+        """Call ``callback`` (from the driver's reader thread) for every event."""
+
+    @abstractmethod
+    def measure_impedance(self, channel: int) -> float:
+        """Load impedance in Ω (``inf`` for an open circuit)."""
+
+    @abstractmethod
+    def reset_fault(self, channels: Iterable[int]) -> None:
+        """Clear latched faults; refused until each fault's cause has been gone long enough."""
+
+    @abstractmethod
+    def close(self) -> None:
+        """Release the port. Safe to call twice."""
+
+    def __enter__(self) -> Driver:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

@@ -1,0 +1,227 @@
+"""The driver for devices that speak the native tensctl wire protocol (``docs/wire-protocol.md``):
+the simulator over any transport, and firmware built from that document.
+
+A reader thread splits the incoming stream into frames; replies wake the request waiting
+for their sequence number, telemetry updates a per-channel snapshot, events go to a queue
+and to subscribers. Requests hold the write lock only while writing, so an emergency stop
+goes out at once even while other requests wait for their replies. A request without a
+reply is sent again (with a new sequence number: commands are absolute, so a repeat is
+harmless) and after the last try the link counts as lost.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import deque
+from collections.abc import Iterable
+from typing import Protocol
+
+from tensctl.drivers import convert
+from tensctl.drivers.base import (
+    ChannelSettings,
+    ChannelTelemetry,
+    DeviceEvent,
+    DeviceInfo,
+    Driver,
+    EventCallback,
+)
+from tensctl.drivers.errors import CommandRefused, LinkLost
+from tensctl.wire import Deframer, FrameError, MessageError, decode_message, encode
+from tensctl.wire.messages import (
+    Ack,
+    EmergencyStop,
+    Event,
+    Heartbeat,
+    Identify,
+    MeasureImpedance,
+    Message,
+    Nack,
+    ResetFault,
+    SetAmplitude,
+    Start,
+    Stop,
+    Telemetry,
+)
+from tensctl.wire.replies import Identity, Impedance
+
+READ_POLL_S = 0.01
+
+
+class Port(Protocol):
+    """What the driver needs of a port: pyserial's ``Serial`` and the in-process port."""
+
+    timeout: float | None
+
+    def write(self, data: bytes, /) -> int | None: ...
+    def read(self, size: int = 1, /) -> bytes: ...
+    def close(self) -> None: ...
+
+
+class _Waiter:
+    def __init__(self, msg_type: int) -> None:
+        self.msg_type = msg_type
+        self.done = threading.Event()
+        self.reply: Ack | Nack | None = None
+
+
+class NativeDriver(Driver):
+    def __init__(self, port: Port, url: str, timeout_s: float = 0.25, retries: int = 2) -> None:
+        self.url, self._port = url, port
+        self.timeout_s, self.retries = timeout_s, retries
+        port.timeout = READ_POLL_S
+        self._write_lock = threading.Lock()
+        self._state_lock = threading.Lock()
+        self._seq = 0
+        self._pending: dict[int, _Waiter] = {}
+        self._telemetry: dict[int, ChannelTelemetry] = {}
+        self._events: deque[DeviceEvent] = deque(maxlen=10_000)
+        self._callbacks: list[EventCallback] = []
+        self._link_error: str | None = None
+        self._closed = threading.Event()
+        self.bad_frames = 0
+        self.info: DeviceInfo | None = None
+        self._reader = threading.Thread(target=self._read_loop, name="tensctl-reader", daemon=True)
+        self._reader.start()
+
+    # ---- the interface -----------------------------------------------------------------
+
+    def identify(self) -> DeviceInfo:
+        payload = self._request(Identify(), "IDENTIFY")
+        try:
+            self.info = convert.info(Identity.unpack(payload))
+        except ValueError as exc:
+            raise LinkLost(f"{self.url}: the device's identity does not decode: {exc}") from None
+        return self.info
+
+    def configure(self, channel: int, settings: ChannelSettings) -> None:
+        message = convert.to_configure(channel, settings)
+        self._request(message, f"CONFIGURE on channel {channel}")
+
+    def set_amplitude(self, channel: int, amplitude_ma: float) -> None:
+        ua = convert.amplitude_ua(amplitude_ma)
+        self._request(SetAmplitude(channel, ua), f"{amplitude_ma:g} mA on channel {channel}")
+
+    def start(self, channels: Iterable[int]) -> None:
+        chosen = list(channels)
+        self._request(Start(convert.channel_mask(chosen)), f"START of channels {chosen}")
+
+    def stop(self, channels: Iterable[int]) -> None:
+        chosen = list(channels)
+        self._request(Stop(convert.channel_mask(chosen)), f"STOP of channels {chosen}")
+
+    def emergency_stop(self) -> None:
+        self._request(EmergencyStop(), "EMERGENCY_STOP", attempts=self.retries + 3)
+
+    def heartbeat(self) -> None:
+        self._request(Heartbeat(), "HEARTBEAT")
+
+    def telemetry(self) -> dict[int, ChannelTelemetry]:
+        with self._state_lock:
+            return dict(self._telemetry)
+
+    def events(self) -> list[DeviceEvent]:
+        with self._state_lock:
+            out = list(self._events)
+            self._events.clear()
+            return out
+
+    def subscribe(self, callback: EventCallback) -> None:
+        with self._state_lock:
+            self._callbacks.append(callback)
+
+    def measure_impedance(self, channel: int) -> float:
+        payload = self._request(MeasureImpedance(channel), f"impedance of channel {channel}")
+        try:
+            return convert.ohm(Impedance.unpack(payload).impedance_ohm)
+        except ValueError as exc:
+            raise LinkLost(f"{self.url}: impedance reply does not decode: {exc}") from None
+
+    def reset_fault(self, channels: Iterable[int]) -> None:
+        chosen = list(channels)
+        self._request(ResetFault(convert.channel_mask(chosen)), f"fault reset of {chosen}")
+
+    def close(self) -> None:
+        if self._closed.is_set():
+            return
+        self._closed.set()
+        self._reader.join(timeout=1.0)
+        self._port.close()
+
+    # ---- requests ----------------------------------------------------------------------
+
+    def _request(self, message: Message, what: str, attempts: int | None = None) -> bytes:
+        tries = attempts if attempts is not None else self.retries + 1
+        for _ in range(tries):
+            if self._closed.is_set():
+                raise LinkLost(f"{self.url}: the driver is closed")
+            waiter = _Waiter(message.TYPE)
+            with self._write_lock:
+                seq, self._seq = self._seq, (self._seq + 1) & 0xFFFF
+                with self._state_lock:
+                    self._pending[seq] = waiter
+                try:
+                    self._port.write(encode(message, seq))
+                except Exception as exc:  # pyserial raises SerialException or OSError
+                    self._lose_link(f"write failed: {exc}")
+            answered = waiter.done.wait(self.timeout_s)
+            with self._state_lock:
+                self._pending.pop(seq, None)
+            if self._link_error is not None and waiter.reply is None:
+                raise LinkLost(f"{self.url}: link lost during {what}: {self._link_error}")
+            reply = waiter.reply
+            if answered and isinstance(reply, Ack):
+                return reply.payload
+            if answered and isinstance(reply, Nack):
+                name, reason = convert.refusal(reply.error)
+                raise CommandRefused(what, name, reason)
+        error = f"no answer to {what} after {tries} tries of {self.timeout_s * 1000:.0f} ms"
+        self._notify(DeviceEvent("link_lost", None, detail=tries))
+        raise LinkLost(f"{self.url}: {error}")
+
+    # ---- the reader thread -------------------------------------------------------------
+
+    def _read_loop(self) -> None:
+        deframer = Deframer()
+        while not self._closed.is_set():
+            try:
+                data = self._port.read(256)
+            except Exception as exc:  # the port went away: unplugged, closed, socket reset
+                if not self._closed.is_set():
+                    self._lose_link(f"read failed: {exc}")
+                return
+            for item in deframer.feed(data) if data else ():
+                message = None if isinstance(item, FrameError) else decode_message(item)
+                if message is None or isinstance(message, MessageError):
+                    self.bad_frames += 1
+                    continue
+                self._dispatch(message)
+
+    def _dispatch(self, message: Message) -> None:
+        if isinstance(message, Ack | Nack):
+            with self._state_lock:
+                waiter = self._pending.get(message.req_seq)
+            if waiter is not None and waiter.msg_type == message.req_type and waiter.reply is None:
+                waiter.reply = message
+                waiter.done.set()
+        elif isinstance(message, Telemetry):
+            with self._state_lock:
+                self._telemetry[message.channel] = convert.telemetry(message)
+        elif isinstance(message, Event):
+            self._notify(convert.event(message))
+
+    def _notify(self, event: DeviceEvent) -> None:
+        with self._state_lock:
+            self._events.append(event)
+            callbacks = list(self._callbacks)
+        for callback in callbacks:
+            callback(event)
+
+    def _lose_link(self, reason: str) -> None:
+        with self._state_lock:
+            if self._link_error is not None:
+                return
+            self._link_error = reason
+            waiters = list(self._pending.values())
+        for waiter in waiters:
+            waiter.done.set()
+        self._notify(DeviceEvent("link_lost", None))

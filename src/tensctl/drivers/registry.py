@@ -1,0 +1,118 @@
+"""Device URLs → drivers.
+
+| URL | driver |
+|---|---|
+| ``sim://`` or ``sim://PROFILE?scenario=ID&seed=N&log=FILE`` | the simulator, in-process |
+| ``/dev/ttyUSB0``, ``COM3``, ``serial:///dev/ttyUSB0`` | native protocol over a serial port |
+| ``socket://HOST:PORT`` | native protocol over TCP (the simulator's ``--tcp``) |
+
+Other packages add schemes through the ``tensctl.drivers`` entry-point group: the entry
+point's name is the scheme and its value a callable ``(url, options) -> Driver``.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from importlib.metadata import entry_points
+from pathlib import Path
+from typing import TYPE_CHECKING
+from urllib.parse import parse_qs, urlsplit
+
+from tensctl.drivers.base import Driver
+from tensctl.drivers.errors import DeviceBusy, DeviceNotFound, UnknownScheme
+from tensctl.drivers.native import NativeDriver, Port
+from tensctl.errors import InputError, Problem
+from tensctl.model.library import DEFAULT_DEVICE, find_device
+
+if TYPE_CHECKING:
+    from tenssim.device import SimDevice
+
+ENTRY_POINT_GROUP = "tensctl.drivers"
+
+
+@dataclass(frozen=True)
+class DriverOptions:
+    clock: Callable[[], float] = time.monotonic
+    """The in-process simulator's clock (a virtual clock makes it run in virtual time)."""
+    timeout_s: float = 0.25
+    retries: int = 2
+    baudrate: int | None = None
+    extra: dict[str, str] = field(default_factory=dict)
+
+
+Opener = Callable[[str, DriverOptions], Driver]
+
+
+def open_sim(url: str, options: DriverOptions) -> Driver:
+    from tenssim.device import SimDevice
+    from tenssim.inprocess import SimPort
+    from tenssim.log import JsonLog
+    from tenssim.scenario import load_scenario
+
+    parts = urlsplit(url)
+    query = {k: v[-1] for k, v in parse_qs(parts.query).items()}
+    profile, _ = find_device(parts.netloc or DEFAULT_DEVICE)
+    scenario = load_scenario(query["scenario"]) if "scenario" in query else None
+    seed = query.get("seed", "0")
+    if not seed.isdigit():
+        raise InputError([Problem(f"seed must be a whole number, found {seed!r}", url)])
+    log = JsonLog(Path(query["log"])) if "log" in query else None
+    device = SimDevice(
+        profile, options.clock(), scenario=scenario, seed=int(seed), log=log or (lambda e: None)
+    )
+    return SimDriver(SimPort(device, options.clock), url, device, options)
+
+
+class SimDriver(NativeDriver):
+    """The native driver on the in-process simulator; :attr:`device` lets tests look in."""
+
+    def __init__(self, port: Port, url: str, device: SimDevice, options: DriverOptions) -> None:
+        super().__init__(port, url, options.timeout_s, options.retries)
+        self.device = device
+
+
+def open_serial(url: str, options: DriverOptions) -> Driver:
+    import serial
+
+    target = url.removeprefix("serial://")
+    try:
+        if target.startswith("socket://"):
+            port = serial.serial_for_url(target, timeout=0.01, write_timeout=1.0)
+        else:  # exclusive: a second controller on the same port gets DeviceBusy
+            baudrate = options.baudrate or 115200
+            port = serial.serial_for_url(
+                target, baudrate=baudrate, timeout=0.01, write_timeout=1.0, exclusive=True
+            )
+    except serial.SerialException as exc:
+        text = str(exc)
+        if "exclusively lock" in text:
+            raise DeviceBusy(
+                f"{target} is in use by another program (another controller?)"
+            ) from None
+        raise DeviceNotFound(f"cannot open {target}: {text}") from None
+    except (OSError, ValueError) as exc:
+        raise DeviceNotFound(f"cannot open {target}: {exc}") from None
+    return NativeDriver(port, url, options.timeout_s, options.retries)
+
+
+BUILTIN: dict[str, Opener] = {"sim": open_sim, "serial": open_serial, "socket": open_serial}
+
+
+def schemes() -> dict[str, Opener]:
+    found = dict(BUILTIN)
+    for ep in entry_points(group=ENTRY_POINT_GROUP):
+        found.setdefault(ep.name, ep.load())
+    return found
+
+
+def open_driver(url: str, options: DriverOptions | None = None) -> Driver:
+    """The driver for ``url``; a bare path (``/dev/ttyUSB0``, ``COM3``) is a serial port."""
+    options = options or DriverOptions()
+    scheme = url.split("://", 1)[0] if "://" in url else "serial"
+    known = schemes()
+    if scheme not in known:
+        listing = ", ".join(f"{s}://" for s in sorted(known))
+        raise UnknownScheme(f"no driver for '{scheme}://' in {url!r} (known: {listing})")
+    return known[scheme](url, options)
