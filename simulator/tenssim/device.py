@@ -157,6 +157,7 @@ class SimDevice:
                 self.link.duplicate_rate = event.duplicate_rate
                 self.link.delay_s = event.delay_ms / 1000
             case sc.Reboot(offline_ms=ms):
+                fw.power_off(at_s)
                 self._offline_until_s = at_s + ms / 1000
                 self._outbox.clear()
                 self._deframer = Deframer()

@@ -89,6 +89,13 @@ class Firmware:
         flags = Fault.REBOOT if reboot else Fault.NONE
         return [Event(self.ms(now_s), 0xFF, EventCode.BOOT, flags)]
 
+    def power_off(self, now_s: float) -> None:
+        """Power lost: every output stops at once (logged; nothing can be sent)."""
+        before = self._outputs()
+        for ch in self.channels:
+            ch.zero()
+        self._changes(before, now_s, cause="power_loss")
+
     def ms(self, now_s: float) -> int:
         return int((now_s - self.boot_s) * 1000) & 0xFFFFFFFF
 

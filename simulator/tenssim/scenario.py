@@ -14,6 +14,7 @@ from typing import Annotated, Literal
 from pydantic import Field
 
 from tensctl.model.base import LongText, OptionalDelayS, PositiveFloat, Slug, StrictModel
+from tensctl.model.library import library_files, resolve
 from tensctl.model.loader import validate_document
 from tensctl.model.yamlsafe import read_yaml_file
 
@@ -133,16 +134,10 @@ SCENARIO_DIRS = [
 
 
 def scenario_files() -> dict[str, Path]:
-    found: dict[str, Path] = {}
-    for folder in SCENARIO_DIRS:
-        for path in sorted(folder.glob("*.yaml")) if folder.is_dir() else []:
-            found.setdefault(path.stem, path)
-    return found
+    return library_files([d for d in SCENARIO_DIRS if d.is_dir()])
 
 
 def load_scenario(ref: str) -> Scenario:
     """A scenario by file path or by the id of a shipped one."""
-    path = Path(ref)
-    if not path.exists() and ref in scenario_files():
-        path = scenario_files()[ref]
+    path = resolve(ref, [d for d in SCENARIO_DIRS if d.is_dir()], "scenario")
     return validate_document(read_yaml_file(path), Scenario)

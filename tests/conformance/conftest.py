@@ -30,7 +30,7 @@ class Bench:
     log_path: Path
     driver: Driver
     process: SimProcess | None = None
-    _beating: threading.Event = field(default_factory=threading.Event)
+    _quiet: list[Callable[[], None]] = field(default_factory=list)
 
     def log(self) -> list[dict[str, Any]]:
         return read_log(self.log_path)
@@ -55,7 +55,8 @@ class Bench:
             self.driver.set_amplitude(channel, level)
 
     def heartbeat(self) -> Callable[[], None]:
-        """Keep the watchdog fed from a thread until the returned function is called."""
+        """Keep the watchdog fed from a thread until the returned function (or
+        :meth:`quiet`) is called."""
         import time
 
         stop = threading.Event()
@@ -73,7 +74,12 @@ class Bench:
             stop.set()
             thread.join()
 
+        self._quiet.append(done)
         return done
+
+    def quiet(self) -> None:
+        while self._quiet:
+            self._quiet.pop()()
 
 
 @pytest.fixture(params=TRANSPORTS)
@@ -95,6 +101,7 @@ def make_bench(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Calla
 
     yield make
     for bench in made:
+        bench.quiet()
         bench.driver.close()
         if bench.process is not None:
             assert bench.process.stop() == 0, "the simulator must exit 0 on SIGTERM"

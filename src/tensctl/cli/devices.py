@@ -1,7 +1,9 @@
-"""``tensctl devices``: the shipped device profiles (probe and scan come with the drivers)."""
+"""``tensctl devices``: the shipped device profiles, and probing and scanning for devices."""
 
 from __future__ import annotations
 
+import math
+from dataclasses import asdict
 from typing import Any
 
 import typer
@@ -9,6 +11,9 @@ from rich.table import Table
 
 from tensctl.cli import console
 from tensctl.cli.options import JSON_OPTION
+from tensctl.drivers.base import DeviceInfo
+from tensctl.drivers.errors import DeviceBusy, DriverError, LinkLost
+from tensctl.drivers.registry import DriverOptions, open_driver
 from tensctl.model.library import device_dirs, library_files
 from tensctl.model.loader import load_device
 
@@ -54,3 +59,89 @@ def profiles(as_json: bool = JSON_OPTION) -> None:
             f"{f[0]:g}–{f[1]:g}",
         )
     console.out.print(table)
+
+
+def _identity_rows(info: DeviceInfo) -> list[tuple[str, str]]:
+    pw, f = info.pulse_width_us, info.frequency_hz
+    return [
+        ("model", info.model),
+        ("firmware", info.firmware),
+        ("serial", info.serial),
+        ("channels", str(info.channels)),
+        ("amplitude", f"0–{info.max_amplitude_ma:g} mA"),
+        ("pulse width", f"{pw[0]:g}–{pw[1]:g} µs"),
+        ("frequency", f"{f[0]:g}–{f[1]:g} Hz"),
+        ("charge per phase", f"≤ {info.max_charge_per_phase_uc:g} µC"),
+        ("compliance voltage", f"{info.compliance_voltage_v:g} V"),
+        ("watchdog", f"{info.watchdog_ms:g} ms"),
+        ("slew limit", f"{info.slew_step_ma:g} mA/step, {info.slew_rate_ma_per_s:g} mA/s"),
+    ]
+
+
+def _ohm(value: float) -> str:
+    return "open circuit" if math.isinf(value) else f"{value:,.0f} Ω"
+
+
+@devices_app.command("probe")
+def probe(
+    url: str = typer.Argument(..., help="Device URL: sim://, /dev/ttyUSB0, socket://HOST:PORT"),
+    as_json: bool = JSON_OPTION,
+) -> None:
+    """Connect to a device and show its identity, limits and each channel's impedance."""
+    with open_driver(url) as driver:
+        info = driver.identify()
+        impedance = {ch: driver.measure_impedance(ch) for ch in range(1, info.channels + 1)}
+    if as_json:
+        data = asdict(info) | {
+            "url": url,
+            "impedance_ohm": {str(ch): None if math.isinf(z) else z for ch, z in impedance.items()},
+        }
+        console.emit_json(data)
+        return
+    table = Table(title=f"Device at {url}", title_justify="left", show_header=False)
+    table.add_column("", style="bold")
+    table.add_column("")
+    for name, value in _identity_rows(info):
+        table.add_row(name, value)
+    for ch, z in impedance.items():
+        table.add_row(f"channel {ch} impedance", _ohm(z))
+    console.out.print(table)
+
+
+@devices_app.command("scan")
+def scan(
+    port: list[str] = typer.Option(
+        [], "--port", help="Also try this port (repeatable), e.g. a simulator's pty."
+    ),
+    as_json: bool = JSON_OPTION,
+) -> None:
+    """Try every serial port (and each --port) and list those that answer IDENTIFY."""
+    from serial.tools.list_ports import comports
+
+    candidates = list(dict.fromkeys([p.device for p in comports()] + port))
+    found: list[dict[str, Any]] = []
+    for path in candidates:
+        try:
+            with open_driver(path, DriverOptions(timeout_s=0.3, retries=0)) as driver:
+                info = driver.identify()
+        except DeviceBusy:
+            found.append({"port": path, "status": "busy"})
+        except (DriverError, LinkLost):
+            continue  # not a tensctl device, or nothing there
+        else:
+            found.append({"port": path, "status": "ok"} | asdict(info))
+    if as_json:
+        console.emit_json(found)
+        return
+    table = Table(title=f"Devices ({len(candidates)} ports tried)", title_justify="left")
+    for col in ("port", "model", "firmware", "serial", "channels"):
+        table.add_column(col)
+    for r in found:
+        if r["status"] == "busy":
+            table.add_row(r["port"], "(in use by another program)", "", "", "")
+        else:
+            table.add_row(r["port"], r["model"], r["firmware"], r["serial"], str(r["channels"]))
+    if found:
+        console.out.print(table)
+    else:
+        console.out.print(f"no device answered on {len(candidates)} port(s) tried")

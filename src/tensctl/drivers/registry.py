@@ -12,6 +12,7 @@ point's name is the scheme and its value a callable ``(url, options) -> Driver``
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -91,7 +92,8 @@ def open_serial(url: str, options: DriverOptions) -> Driver:
             raise DeviceBusy(
                 f"{target} is in use by another program (another controller?)"
             ) from None
-        raise DeviceNotFound(f"cannot open {target}: {text}") from None
+        reason = os.strerror(exc.errno) if isinstance(exc.errno, int) else text
+        raise DeviceNotFound(f"cannot open {target}: {reason}") from None
     except (OSError, ValueError) as exc:
         raise DeviceNotFound(f"cannot open {target}: {exc}") from None
     return NativeDriver(port, url, options.timeout_s, options.retries)

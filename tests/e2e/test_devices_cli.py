@@ -1,0 +1,56 @@
+"""``tensctl devices probe`` and ``devices scan`` against the simulator."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from simproc import SimProcess
+
+
+def test_probe_shows_identity_limits_and_impedance(cli) -> None:  # type: ignore[no-untyped-def]
+    result = cli("devices", "probe", "sim://")
+    assert result.code == 0
+    for text in ("tenssim 2-channel", "0–100 mA", "50–400 µs", "500 ms", "channel 2 impedance"):
+        assert text in result.out
+
+
+def test_probe_json_over_a_pty(cli, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    with SimProcess("pty", tmp_path / "sim.jsonl", "--serial", "TS-4242") as sim:
+        result = cli("devices", "probe", sim.address, "--json")
+    data = json.loads(result.out)
+    assert result.code == 0 and data["serial"] == "TS-4242" and data["channels"] == 2
+    assert all(1000 < z < 8000 for z in data["impedance_ohm"].values())
+
+
+def test_probe_of_a_missing_port_is_a_device_error(cli) -> None:  # type: ignore[no-untyped-def]
+    result = cli("devices", "probe", "/dev/no-such-port")
+    assert result.code == 5
+    assert "cannot open /dev/no-such-port: No such file or directory" in result.err
+
+
+def test_probe_of_an_unknown_scheme_names_the_known_ones(cli) -> None:  # type: ignore[no-untyped-def]
+    result = cli("devices", "probe", "foo://bar")
+    assert result.code == 5 and "sim://" in result.err and "socket://" in result.err
+
+
+def test_scan_finds_the_simulator_and_reports_busy_ports(cli, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    from tensctl.drivers.registry import open_driver
+
+    with (
+        SimProcess("pty", tmp_path / "a.jsonl") as free,
+        SimProcess("pty", tmp_path / "b.jsonl") as held,
+    ):
+        holder = open_driver(held.address)
+        try:
+            result = cli(
+                "devices", "scan", "--port", free.address, "--port", held.address, "--json"
+            )
+        finally:
+            holder.close()
+    rows = {r["port"]: r for r in json.loads(result.out)}
+    assert result.code == 0
+    assert (
+        rows[free.address]["status"] == "ok" and rows[free.address]["model"] == "tenssim 2-channel"
+    )
+    assert rows[held.address]["status"] == "busy"
