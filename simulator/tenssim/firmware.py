@@ -29,24 +29,15 @@ from tensctl.wire.messages import (
     Telemetry,
 )
 from tensctl.wire.replies import OPEN_CIRCUIT_OHM, Identity, Impedance, MessageError, decode_message
-from tenssim import handlers
+from tenssim import handlers, monitor
 from tenssim.channel import DEVICE_FAULTS, RESET_CLEAR_S, Channel
 from tenssim.limits import (
-    COMPLIANCE_FRACTION,
-    OVER_CURRENT_FACTOR,
-    OVER_CURRENT_MARGIN_UA,
-    PEEL_TRIP_RATIO,
-    SHORT_CIRCUIT_OHM,
     Limits,
-)
-from tenssim.limits import (
-    OPEN_CIRCUIT_OHM as OPEN_TRIP_OHM,
 )
 
 LogSink = Callable[[dict[str, Any]], None]
 TELEMETRY_INTERVAL_S = 0.1
 LINK_BAD_FRAMES, LINK_WINDOW_S = 5, 1.0
-PROBE_WIDTH_US = 100  # impedance probe pulse when no pulse width is configured
 FIRMWARE_VERSION = "tenssim 0.1"
 
 
@@ -191,60 +182,21 @@ class Firmware:
             if ch.output_on and ch.config is not None:
                 ch.account(t0, t1, self._delivered(ch, t0))
 
-    def _width(self, ch: Channel, now_s: float) -> int:
-        seg = ch.segment(now_s)
-        return seg.pulse_width_us if seg else PROBE_WIDTH_US
-
     def impedance(self, ch: Channel, now_s: float) -> float:
-        return ch.load.impedance_ohm(self._width(ch, now_s), now_s)
+        return monitor.impedance(ch, now_s)
 
     def _delivered(self, ch: Channel, now_s: float) -> float:
-        width = self._width(ch, now_s)
-        return ch.load.delivered_ua(ch.amplitude_ua, width, self.limits.compliance_v, now_s)
+        return monitor.delivered_ua(ch, self.limits.compliance_v, now_s)
 
     def measured_peak_ua(self, ch: Channel, now_s: float) -> float:
-        delivered = self._delivered(ch, now_s)
-        if ch.over_current and ch.output_on:
-            return delivered * 1.5 + 2 * OVER_CURRENT_MARGIN_UA
-        return delivered
+        return monitor.measured_peak_ua(ch, self.limits.compliance_v, now_s)
 
     def _monitor(self, ch: Channel, now_s: float) -> list[Message]:
-        if not ch.output_on:
-            return []
-        z = self.impedance(ch, now_s)
-        flag = self._load_fault(ch, z, now_s)
-        if flag:
-            return self.trip(ch, flag, now_s)
-        return []
-
-    def _load_fault(self, ch: Channel, z: float, now_s: float) -> Fault:
-        commanded = ch.amplitude_ua
-        if math.isinf(z) or z > OPEN_TRIP_OHM:
-            return Fault.OPEN_CIRCUIT
-        if z < SHORT_CIRCUIT_OHM:
-            return Fault.SHORT
-        if (
-            self.measured_peak_ua(ch, now_s)
-            > commanded * OVER_CURRENT_FACTOR + OVER_CURRENT_MARGIN_UA
-        ):
-            return Fault.OVER_CURRENT
-        if self._delivered(ch, now_s) < commanded * COMPLIANCE_FRACTION:
-            return Fault.COMPLIANCE
-        if ch.baseline_ohm and z >= ch.baseline_ohm * PEEL_TRIP_RATIO:
-            return Fault.PEEL
-        return Fault.NONE
+        flag = monitor.load_fault(ch, self.limits.compliance_v, now_s)
+        return self.trip(ch, flag, now_s) if flag else []
 
     def _cause_present(self, ch: Channel, now_s: float) -> bool:
-        z = ch.load.impedance_ohm(PROBE_WIDTH_US, now_s)
-        if ch.faults & (Fault.OPEN_CIRCUIT | Fault.PEEL) and (math.isinf(z) or z > OPEN_TRIP_OHM):
-            return True
-        if ch.faults & Fault.PEEL and ch.load.area_fraction(now_s) < 1.0:
-            return True
-        if ch.faults & Fault.SHORT and z < SHORT_CIRCUIT_OHM:
-            return True
-        if ch.faults & Fault.OVER_CURRENT and ch.over_current:
-            return True
-        return bool(ch.faults & Fault.LOW_BATTERY and self.battery_low)
+        return monitor.cause_present(ch, self.battery_low, now_s)
 
     # ---- faults ------------------------------------------------------------------------
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 
 import pytest
-from conftest import Bench
+from simbench import Bench
 
 from tensctl.drivers.base import AlternationStep, ChannelSettings
 from tensctl.drivers.errors import CommandRefused

@@ -13,7 +13,7 @@ from typing import Any, TypeVar
 
 import pytest
 import yaml
-from conftest import Bench
+from simbench import Bench
 from tenssim.scenario import scenario_files
 
 from tensctl.drivers.errors import LinkLost
