@@ -163,6 +163,10 @@ class Firmware:
             return out
         deadline = self.last_valid_s + self.limits.watchdog_s
         if now_s >= deadline and any(ch.running for ch in self.channels):
+            # the model's timer fires at the deadline; how late this tick noticed is logged
+            self.log(
+                {"t": now_s, "event": "watchdog", "deadline": deadline, "late_s": now_s - deadline}
+            )
             self._account(t0, max(t0, deadline))
             out += self.trip_all(Fault.WATCHDOG, max(t0, deadline))
             t0 = max(t0, deadline)

@@ -89,10 +89,10 @@ class Limits:
             if amp == 0 or width == 0 or abs(amp * width / 1e6 - 1) > BALANCE_TOLERANCE:
                 return ErrorCode.OUT_OF_RANGE
         if c.mode == ModeCode.BURST:
-            train_s = c.pulses_per_train / (c.frequency_mhz / 1000)
             if not (1 <= c.pulses_per_train <= MAX_PULSES_PER_TRAIN and c.train_rate_mhz > 0):
                 return ErrorCode.OUT_OF_RANGE
-            if train_s * c.train_rate_mhz / 1000 > 1:  # trains would overlap
+            train_s = (c.pulses_per_train - 1) / (c.frequency_mhz / 1000)
+            if train_s * c.train_rate_mhz / 1000 >= 1:  # a train would run into the next
                 return ErrorCode.OUT_OF_RANGE
         if c.mode == ModeCode.ALTERNATING and not (
             1 <= len(c.steps) <= MAX_STEPS
