@@ -68,6 +68,13 @@ class SimDevice:
             if now_s >= self._offline_until_s:
                 self._send(self.firmware.tick(now_s), now_s)
 
+    def inject(self, event: sc.ScenarioEvent, now_s: float) -> None:
+        """Apply a scenario event now, whatever its ``at_s`` (run-time fault injection)."""
+        with self.lock:
+            self.advance(now_s)
+            self._apply(event, now_s)
+            self._send(self.firmware.tick(now_s), now_s)
+
     def take_output(self, now_s: float) -> bytes:
         """The bytes that have reached the host's end of the link by ``now_s``."""
         with self.lock:

@@ -50,6 +50,7 @@ def run(
     seed: int = 0,
     log_path: Path | None = None,
     serial: str = "TS-0001",
+    control: Path | None = None,
 ) -> None:
     clock = monotonic_from_zero()
     log = JsonLog(log_path)
@@ -59,6 +60,9 @@ def run(
         if tcp is not None
         else PtyServer(device, clock, link)
     )
+
+    if control is not None:
+        server.add_control(control)
 
     def _stop(signum: int, frame: FrameType | None) -> None:
         server.stop.set()

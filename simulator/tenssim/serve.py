@@ -17,6 +17,7 @@ import tty
 from collections.abc import Callable
 from pathlib import Path
 
+from tenssim.control import ControlSocket
 from tenssim.device import SimDevice
 
 TICK_S = 0.002
@@ -29,6 +30,12 @@ class Server:
         self.device, self.clock = device, clock
         self.stop = threading.Event()
         self.selector = selectors.DefaultSelector()
+        self.control: ControlSocket | None = None
+
+    def add_control(self, path: Path) -> None:
+        """Also take run-time fault injections on a Unix socket at ``path``."""
+        self.control = ControlSocket(path, lambda e: self.device.inject(e, self.clock()))
+        self.selector.register(self.control.listener, selectors.EVENT_READ)
 
     @property
     def address(self) -> str:
@@ -38,7 +45,8 @@ class Server:
         try:
             while not self.stop.is_set():
                 for key, _ in self.selector.select(TICK_S):
-                    self.on_readable(key.fileobj)
+                    if not self._on_control(key.fileobj):
+                        self.on_readable(key.fileobj)
                 now = self.clock()
                 self.device.advance(now)
                 out = self.device.take_output(now)
@@ -47,6 +55,20 @@ class Server:
         finally:
             self.close()
 
+    def _on_control(self, fileobj: object) -> bool:
+        control = self.control
+        if control is None:
+            return False
+        if fileobj is control.listener:
+            self.selector.register(control.accept(), selectors.EVENT_READ)
+            return True
+        if isinstance(fileobj, socket.socket) and fileobj in control.clients:
+            if not control.readable(fileobj):
+                self.selector.unregister(fileobj)
+                control.drop(fileobj)
+            return True
+        return False
+
     def on_readable(self, fileobj: object) -> None:
         raise NotImplementedError
 
@@ -54,6 +76,8 @@ class Server:
         raise NotImplementedError
 
     def close(self) -> None:
+        if self.control is not None:
+            self.control.close()
         self.selector.close()
 
 

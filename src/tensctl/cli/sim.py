@@ -31,6 +31,9 @@ def sim(
         None, "--log", help="Write every command and output change as JSON lines to FILE."
     ),
     serial: str = typer.Option("TS-0001", "--serial", help="Serial number the device reports."),
+    control: Path | None = typer.Option(
+        None, "--control", help="Take fault injections as JSON lines on a Unix socket at PATH."
+    ),
 ) -> None:
     """Run the simulated stimulator until SIGINT/SIGTERM. The first line on stdout is its
     address: a device path (--pty) or a socket:// URL (--tcp)."""
@@ -61,7 +64,7 @@ def sim(
         sys.stdout.flush()
 
     try:
-        run(device, announce, address, link, chosen, seed, log, serial)
+        run(device, announce, address, link, chosen, seed, log, serial, control)
     except OSError as exc:
         where = tcp or "a pty"
         raise DeviceError(f"cannot serve on {where}: {exc.strerror or exc}") from None
