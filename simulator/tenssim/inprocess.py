@@ -18,6 +18,9 @@ POLL_S = 0.002
 
 
 class SimPort:
+    synchronous = True
+    """The device answers inside :meth:`write`; :meth:`read_available` collects it."""
+
     def __init__(self, device: SimDevice, clock: Callable[[], float], timeout: float = 0.05):
         self.device, self.clock = device, clock
         self.timeout: float | None = timeout
@@ -46,6 +49,24 @@ class SimPort:
                     break
                 self._wake.wait(min(left, POLL_S))
         return b""
+
+    def start_ticking(self, period_s: float = POLL_S) -> None:
+        """Advance the device from a thread, as real hardware runs on its own."""
+
+        def tick() -> None:
+            while self.is_open:
+                self._collect()
+                time.sleep(period_s)
+
+        threading.Thread(target=tick, name="tenssim-tick", daemon=True).start()
+
+    def read_available(self) -> bytes:
+        """Everything the device has sent by now, without waiting."""
+        with self._wake:
+            self._collect()
+            out = bytes(self._buffer)
+            self._buffer.clear()
+            return out
 
     @property
     def in_waiting(self) -> int:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from functools import lru_cache
 
 from tensctl.drivers.base import (
     ChannelSettings,
@@ -59,6 +60,7 @@ def refusal(code: int) -> tuple[str, str]:
     return known.name, REASONS.get(known, "")
 
 
+@lru_cache(maxsize=256)
 def fault_names(flags: int) -> frozenset[str]:
     return frozenset(f.name.lower() for f in Fault if f and f.name and flags & f)
 

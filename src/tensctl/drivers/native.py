@@ -80,8 +80,13 @@ class NativeDriver(Driver):
         self._closed = threading.Event()
         self.bad_frames = 0
         self.info: DeviceInfo | None = None
+        self._deframer = Deframer()
+        # A synchronous port (the in-process simulator) answers inside write(): the driver
+        # then reads the reply itself instead of waiting for a reader thread.
+        self.synchronous = bool(getattr(port, "synchronous", False))
         self._reader = threading.Thread(target=self._read_loop, name="tensctl-reader", daemon=True)
-        self._reader.start()
+        if not self.synchronous:
+            self._reader.start()
 
     # ---- the interface -----------------------------------------------------------------
 
@@ -116,10 +121,16 @@ class NativeDriver(Driver):
         self._request(Heartbeat(), "HEARTBEAT")
 
     def telemetry(self) -> dict[int, ChannelTelemetry]:
+        if self.synchronous:
+            with self._write_lock:
+                self._pump()
         with self._state_lock:
             return dict(self._telemetry)
 
     def events(self) -> list[DeviceEvent]:
+        if self.synchronous:
+            with self._write_lock:
+                self._pump()
         with self._state_lock:
             out = list(self._events)
             self._events.clear()
@@ -144,7 +155,8 @@ class NativeDriver(Driver):
         if self._closed.is_set():
             return
         self._closed.set()
-        self._reader.join(timeout=1.0)
+        if self._reader.is_alive():
+            self._reader.join(timeout=1.0)
         self._port.close()
 
     # ---- requests ----------------------------------------------------------------------
@@ -163,7 +175,11 @@ class NativeDriver(Driver):
                     self._port.write(encode(message, seq))
                 except Exception as exc:  # pyserial raises SerialException or OSError
                     self._lose_link(f"write failed: {exc}")
-            answered = waiter.done.wait(self.timeout_s)
+                if self.synchronous:
+                    self._pump()  # no reply now is no reply: a timeout, without the wait
+            answered = (
+                waiter.done.is_set() if self.synchronous else waiter.done.wait(self.timeout_s)
+            )
             with self._state_lock:
                 self._pending.pop(seq, None)
             if self._link_error is not None and waiter.reply is None:
@@ -181,7 +197,6 @@ class NativeDriver(Driver):
     # ---- the reader thread -------------------------------------------------------------
 
     def _read_loop(self) -> None:
-        deframer = Deframer()
         while not self._closed.is_set():
             try:
                 data = self._port.read(256)
@@ -189,12 +204,22 @@ class NativeDriver(Driver):
                 if not self._closed.is_set():
                     self._lose_link(f"read failed: {exc}")
                 return
-            for item in deframer.feed(data) if data else ():
-                message = None if isinstance(item, FrameError) else decode_message(item)
-                if message is None or isinstance(message, MessageError):
-                    self.bad_frames += 1
-                    continue
-                self._dispatch(message)
+            if data:
+                self._feed(data)
+
+    def _pump(self) -> None:
+        """Synchronous ports: take and handle everything the device has sent so far."""
+        data = self._port.read_available()  # type: ignore[attr-defined]
+        if data:
+            self._feed(data)
+
+    def _feed(self, data: bytes) -> None:
+        for item in self._deframer.feed(data):
+            message = None if isinstance(item, FrameError) else decode_message(item)
+            if message is None or isinstance(message, MessageError):
+                self.bad_frames += 1
+                continue
+            self._dispatch(message)
 
     def _dispatch(self, message: Message) -> None:
         if isinstance(message, Ack | Nack):

@@ -37,6 +37,10 @@ ENTRY_POINT_GROUP = "tensctl.drivers"
 class DriverOptions:
     clock: Callable[[], float] = time.monotonic
     """The in-process simulator's clock (a virtual clock makes it run in virtual time)."""
+    realtime: bool = True
+    """The in-process simulator runs on its own (a thread advances it, so its watchdog
+    fires while the host is silent). False with a virtual clock: it advances only when
+    the host talks to it."""
     timeout_s: float = 0.25
     retries: int = 2
     baudrate: int | None = None
@@ -63,7 +67,10 @@ def open_sim(url: str, options: DriverOptions) -> Driver:
     device = SimDevice(
         profile, options.clock(), scenario=scenario, seed=int(seed), log=log or (lambda e: None)
     )
-    return SimDriver(SimPort(device, options.clock), url, device, options)
+    port = SimPort(device, options.clock)
+    if options.realtime:
+        port.start_ticking()
+    return SimDriver(port, url, device, options)
 
 
 class SimDriver(NativeDriver):

@@ -12,20 +12,13 @@ class CobsError(ValueError):
 
 def encode(data: bytes) -> bytes:
     out = bytearray()
-    block = bytearray()
-    for byte in data:
-        if byte == 0:
-            out.append(len(block) + 1)
-            out += block
-            block.clear()
-        else:
-            block.append(byte)
-            if len(block) == 254:
-                out.append(255)
-                out += block
-                block.clear()
-    out.append(len(block) + 1)
-    out += block
+    for part in data.split(b"\0"):  # each zero becomes the length code of what precedes it
+        while len(part) >= 254:  # a full block: code 255, no implied zero after it
+            out.append(255)
+            out += part[:254]
+            part = part[254:]
+        out.append(len(part) + 1)
+        out += part
     return bytes(out)
 
 
