@@ -17,6 +17,7 @@ from tensctl import __version__
 from tensctl.cli import console
 from tensctl.cli.devices import devices_app
 from tensctl.cli.protocols import protocols_app
+from tensctl.cli.run import run_command
 from tensctl.cli.schema import schema
 from tensctl.cli.sim import sim
 from tensctl.errors import TensctlError, exit_code
@@ -32,6 +33,7 @@ app.add_typer(protocols_app, name="protocols")
 app.add_typer(devices_app, name="devices")
 app.command(name="schema")(schema)
 app.command(name="sim")(sim)
+app.command(name="run")(run_command)
 
 
 def _version(value: bool) -> None:

@@ -35,7 +35,9 @@ def _number(text: str, what: str) -> float:
     return value
 
 
-def parse_intensities(values: list[str], protocol: Protocol) -> dict[int, float]:
+def parse_intensities(
+    values: list[str], protocol: Protocol, option: str = "--intensity"
+) -> dict[int, float]:
     """``["30"]`` → every channel at 30 mA; ``["1=20", "2=25"]`` → per channel."""
     out: dict[int, float] = {}
     for raw in values:
@@ -45,11 +47,11 @@ def parse_intensities(values: list[str], protocol: Protocol) -> dict[int, float]
                 channel = int(ch_text)
             except ValueError:
                 raise InputError(
-                    [Problem(f"expected CH=MA with a channel number, found '{raw}'", "--intensity")]
+                    [Problem(f"expected CH=MA with a channel number, found '{raw}'", option)]
                 ) from None
-            out[channel] = _number(ma_text, "--intensity")
+            out[channel] = _number(ma_text, option)
         else:
-            value = _number(raw, "--intensity")
+            value = _number(raw, option)
             out.update({c.id: value for c in protocol.channels})
     return out
 

@@ -132,6 +132,13 @@ class Driver(ABC):
     def subscribe(self, callback: EventCallback) -> None:
         """Call ``callback`` (from the driver's reader thread) for every event."""
 
+    def update_count(self) -> int:
+        """A number that changes whenever telemetry or an event arrives, so a caller can
+        skip :meth:`telemetry` and :meth:`events` when nothing is new. A driver that cannot
+        tell returns a new number every time (the default)."""
+        self._calls = getattr(self, "_calls", 0) + 1
+        return self._calls
+
     @abstractmethod
     def measure_impedance(self, channel: int) -> float:
         """Load impedance in Ω (``inf`` for an open circuit)."""

@@ -79,6 +79,7 @@ class NativeDriver(Driver):
         self._link_error: str | None = None
         self._closed = threading.Event()
         self.bad_frames = 0
+        self._updates = 0
         self.info: DeviceInfo | None = None
         self._deframer = Deframer()
         # A synchronous port (the in-process simulator) answers inside write(): the driver
@@ -121,20 +122,27 @@ class NativeDriver(Driver):
         self._request(Heartbeat(), "HEARTBEAT")
 
     def telemetry(self) -> dict[int, ChannelTelemetry]:
-        if self.synchronous:
-            with self._write_lock:
-                self._pump()
+        self._pump_if_live()
         with self._state_lock:
             return dict(self._telemetry)
 
     def events(self) -> list[DeviceEvent]:
-        if self.synchronous:
-            with self._write_lock:
-                self._pump()
+        self._pump_if_live()
         with self._state_lock:
             out = list(self._events)
             self._events.clear()
             return out
+
+    def update_count(self) -> int:
+        self._pump_if_live()
+        return self._updates
+
+    def _pump_if_live(self) -> None:
+        """A synchronous port that runs on its own (real time) may have news at any moment;
+        one in virtual time has news only when asked something (it is pumped then)."""
+        if self.synchronous and getattr(self._port, "ticking", False):
+            with self._write_lock:
+                self._pump()
 
     def subscribe(self, callback: EventCallback) -> None:
         with self._state_lock:
@@ -231,12 +239,14 @@ class NativeDriver(Driver):
         elif isinstance(message, Telemetry):
             with self._state_lock:
                 self._telemetry[message.channel] = convert.telemetry(message)
+                self._updates += 1
         elif isinstance(message, Event):
             self._notify(convert.event(message))
 
     def _notify(self, event: DeviceEvent) -> None:
         with self._state_lock:
             self._events.append(event)
+            self._updates += 1
             callbacks = list(self._callbacks)
         for callback in callbacks:
             callback(event)

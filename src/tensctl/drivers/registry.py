@@ -2,7 +2,7 @@
 
 | URL | driver |
 |---|---|
-| ``sim://`` or ``sim://PROFILE?scenario=ID&seed=N&log=FILE`` | the simulator, in-process |
+| ``sim://PROFILE?scenario=ID&seed=N&log=FILE&telemetry_ms=N`` | in-process simulator |
 | ``/dev/ttyUSB0``, ``COM3``, ``serial:///dev/ttyUSB0`` | native protocol over a serial port |
 | ``socket://HOST:PORT`` | native protocol over TCP (the simulator's ``--tcp``) |
 
@@ -63,9 +63,20 @@ def open_sim(url: str, options: DriverOptions) -> Driver:
     seed = query.get("seed", "0")
     if not seed.isdigit():
         raise InputError([Problem(f"seed must be a whole number, found {seed!r}", url)])
+    # on a virtual clock, telemetry once a second keeps long sessions cheap to simulate
+    telemetry_ms = query.get("telemetry_ms", "100" if options.realtime else "1000")
+    if not telemetry_ms.isdigit() or int(telemetry_ms) == 0:
+        raise InputError(
+            [Problem(f"telemetry_ms must be a whole number > 0, found {telemetry_ms!r}", url)]
+        )
     log = JsonLog(Path(query["log"])) if "log" in query else None
     device = SimDevice(
-        profile, options.clock(), scenario=scenario, seed=int(seed), log=log or (lambda e: None)
+        profile,
+        options.clock(),
+        scenario=scenario,
+        seed=int(seed),
+        log=log or (lambda e: None),
+        telemetry_interval_s=int(telemetry_ms) / 1000,
     )
     port = SimPort(device, options.clock)
     if options.realtime:

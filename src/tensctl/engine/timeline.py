@@ -12,6 +12,7 @@ import math
 from bisect import bisect_right
 from collections.abc import Mapping
 from dataclasses import dataclass
+from functools import cached_property
 from itertools import accumulate
 
 from tensctl.model.modes import Alternating, Burst, Modulated, Shape
@@ -35,7 +36,7 @@ class Timeline:
     protocol: Protocol
     intensities_ma: Mapping[int, float]
 
-    @property
+    @cached_property
     def boundaries_s(self) -> list[float]:
         """Start time of every phase, then the end of the last one."""
         return [0.0, *accumulate(p.duration_s for p in self.protocol.phases)]

@@ -47,6 +47,17 @@ _TABLE = (
     Limit("slew_step_max_ma", 1.0, "mA per command", "slew limit on increases", "E"),
     Limit("slew_rate_max_ma_per_s", 4.0, "mA/s", "slew limit on increases, 1 s window", "E"),
     Limit("shannon_k", 1.85, "", "Shannon 1992, cortical electrodes (diagnostic only)", "E"),
+    # runtime supervision (safety.md, "Behaviour on the output path")
+    Limit("host_tick_ms", 100.0, "ms", "host supervisor tick period (at most)", "E"),
+    Limit("host_watchdog_ms", 250.0, "ms", "host supervisor trips without a tick", "E"),
+    Limit("open_circuit_ohm", 10_000.0, "Ω", "electrode off: load above this trips", "E"),
+    Limit("load_check_min_ma", 1.0, "mA", "commanded above this with none measured: open", "E"),
+    Limit("compliance_fraction", 0.8, "of commanded", "delivered below this: saturation", "E"),
+    Limit("over_current_factor", 1.1, "× commanded", "measured peak above this (+ margin)", "E"),
+    Limit("over_current_margin_ma", 1.0, "mA", "added to the over-current factor", "E"),
+    Limit("parameter_mismatch_fraction", 0.2, "", "pulse width or frequency off by more", "E"),
+    Limit("peel_warn_ratio", 1.5, "× baseline impedance", "partial peel: halve and alert", "E"),
+    Limit("peel_trip_ratio", 2.0, "× baseline impedance", "partial peel: trip", "E"),
 )
 
 LIMITS: dict[str, Limit] = {limit.key: limit for limit in _TABLE}

@@ -1,0 +1,209 @@
+"""The Python API: ``tensctl.connect(url)`` and ``device.session(protocol, …)``.
+
+Both are context managers that leave every output at 0 on the way out — on success, on an
+exception, and on KeyboardInterrupt::
+
+    import tensctl
+
+    with tensctl.connect("sim://") as device:
+        with device.session("conventional-hf", patient="P-0042", intensity=20,
+                            screened=True) as session:
+            session.subscribe(print)
+            session.run()                    # until the protocol completes
+
+Pass ``virtual=True`` to ``connect("sim://…")`` to run the simulator on a virtual clock (a
+30-minute protocol in seconds), or ``speed=N`` to run it N times faster than real time.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+from collections.abc import Collection, Mapping
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+from tensctl.drivers.base import DeviceInfo, Driver
+from tensctl.drivers.registry import DriverOptions, open_driver
+from tensctl.engine.clock import Clock, RealClock, ScaledClock, VirtualClock
+from tensctl.engine.runner import run, run_realtime
+from tensctl.engine.session import TERMINAL, Session
+from tensctl.engine.states import State
+from tensctl.errors import DeviceError, InputError, Problem, UsageError
+from tensctl.model.device import DeviceProfile
+from tensctl.model.library import (
+    DEFAULT_DEVICE,
+    device_dirs,
+    find_device,
+    find_protocol,
+    library_files,
+)
+from tensctl.model.loader import load_device
+from tensctl.model.protocol import Protocol, Threshold
+
+
+def _profile_for(url: str, info: DeviceInfo, profile: str | None) -> DeviceProfile:
+    if profile is not None:
+        return find_device(profile)[0]
+    if url.startswith("sim://"):
+        return find_device(url[len("sim://") :].split("?")[0] or DEFAULT_DEVICE)[0]
+    for path in library_files(device_dirs()).values():
+        candidate = load_device(path)
+        if candidate.model == info.model:
+            return candidate
+    raise DeviceError(f"no device profile matches model '{info.model}'; name one with profile=")
+
+
+class Device:
+    """A connected stimulator: its driver, its profile, and the clock sessions run on."""
+
+    def __init__(self, driver: Driver, profile: DeviceProfile, clock: Clock, virtual: bool) -> None:
+        self.driver, self.profile, self.clock, self.virtual = driver, profile, clock, virtual
+        self.info = driver.identify()
+
+    @property
+    def simulated(self) -> bool:
+        return self.profile.simulated
+
+    def session(
+        self,
+        protocol: str | Path | Protocol,
+        *,
+        patient: str | None = None,
+        intensity: float | Mapping[int, float] | None = None,
+        ceiling: float | Mapping[int, float] | None = None,
+        thresholds: Mapping[int, Mapping[str, float]] | None = None,
+        screened: bool = False,
+        acknowledged: Collection[str] = (),
+    ) -> RunningSession:
+        """A session of ``protocol`` (an id, a path or a model), checked and ready to start."""
+        chosen = protocol if isinstance(protocol, Protocol) else find_protocol(str(protocol))[0]
+        ids = [c.id for c in chosen.channels]
+        session = RunningSession(
+            self.driver,
+            chosen,
+            self.profile,
+            self.clock,
+            patient=patient,
+            intensity_ma=_per_channel(intensity, ids, "intensity"),
+            ceiling_ma=_per_channel(ceiling, ids, "ceiling"),
+            thresholds=_thresholds(thresholds),
+            screened=screened,
+            acknowledged=acknowledged,
+            virtual=self.virtual,
+        )
+        session.connect()
+        session.check()
+        return session
+
+    def close(self) -> None:
+        with contextlib.suppress(Exception):  # closing must not fail; the device's watchdog
+            self.driver.stop(range(1, self.info.channels + 1))  # is the backstop
+        self.driver.close()
+
+    def __enter__(self) -> Device:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+class RunningSession(Session):
+    """A :class:`Session` with a way to run it, usable as a context manager."""
+
+    _thread: threading.Thread | None = None
+
+    def run(self, background: bool = False) -> State:
+        """Start (if ready) and tick until the session ends; ``background=True`` returns at
+        once and runs it on a thread (then :meth:`wait`)."""
+        if self.state is State.ready:
+            self.start()
+        runner = run if getattr(self.clock, "virtual", False) else run_realtime
+        if background:
+            self._thread = threading.Thread(target=runner, args=(self,), daemon=True)
+            self._thread.start()
+            return self.state
+        return runner(self)
+
+    def run_for(self, seconds: float) -> State:
+        """Tick for ``seconds`` of the session's clock (virtual clocks: at once)."""
+        if self.state is State.ready:
+            self.start()
+        end = self.clock.now() + seconds
+        while self.state not in TERMINAL and self.clock.now() < end:
+            due = self.progress.tick_due_s
+            self.clock.sleep_until(min(end, due if due is not None else self.clock.now()))
+            self.tick()
+        return self.state
+
+    def wait(self, timeout_s: float | None = None) -> State:
+        if self._thread is not None:
+            self._thread.join(timeout_s)
+        return self.state
+
+    def __enter__(self) -> RunningSession:
+        return self
+
+    def __exit__(
+        self,
+        kind: type[BaseException] | None,
+        error: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+
+def connect(
+    url: str = "sim://",
+    *,
+    profile: str | None = None,
+    virtual: bool = False,
+    speed: float | None = None,
+    **options: Any,
+) -> Device:
+    """Open the device at ``url`` and identify it. ``virtual`` and ``speed`` apply to the
+    in-process simulator only."""
+    if (virtual or speed) and not url.startswith("sim://"):
+        raise UsageError("virtual time and --speed apply only to the simulator (sim://)")
+    clock: Clock
+    if virtual:
+        clock = VirtualClock()
+    elif speed is not None:
+        clock = ScaledClock(speed)
+    else:
+        clock = RealClock()
+    driver = open_driver(url, DriverOptions(clock=clock, realtime=not virtual, **options))
+    try:
+        info = driver.identify()
+        chosen = _profile_for(url, info, profile)
+    except BaseException:
+        driver.close()
+        raise
+    return Device(driver, chosen, clock, virtual)
+
+
+def _per_channel(
+    value: float | Mapping[int, float] | None, ids: list[int], name: str
+) -> dict[int, float]:
+    if value is None:
+        return {}
+    if isinstance(value, Mapping):
+        return {int(ch): float(v) for ch, v in value.items()}
+    if isinstance(value, int | float):
+        return dict.fromkeys(ids, float(value))
+    raise InputError(
+        [Problem(f"expected mA or {{channel: mA}}, found {value!r}", "<api>", path=name)]
+    )
+
+
+def _thresholds(
+    values: Mapping[int, Mapping[str, float]] | None,
+) -> dict[int, dict[Threshold, float]]:
+    out: dict[int, dict[Threshold, float]] = {}
+    for ch, found in (values or {}).items():
+        try:
+            out[int(ch)] = {Threshold(k): float(v) for k, v in found.items()}
+        except ValueError as exc:
+            raise InputError([Problem(str(exc), "<api>", path=f"thresholds[{ch}]")]) from None
+    return out

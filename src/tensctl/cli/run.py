@@ -1,0 +1,242 @@
+"""``tensctl run``: run a protocol on a device — titrate, stimulate, adjust, stop.
+
+Interactive by default (a live display and keys); ``--json`` prints one JSON event per line
+for other programs instead and reads commands as JSON lines on stdin. Exit codes: 0
+completed, 4 refused by the safety checks, 5 device error, 6 fault, 7 stopped by the user.
+"""
+
+from __future__ import annotations
+
+import json
+import signal
+import sys
+import threading
+import time
+from types import FrameType
+from typing import Any
+
+import typer
+from rich.console import RenderableType
+from rich.live import Live
+
+from tensctl.api import Device, RunningSession, connect
+from tensctl.cli import console
+from tensctl.cli.keys import keyboard
+from tensctl.cli.live import render
+from tensctl.cli.options import parse_intensities
+from tensctl.engine.events import SessionEvent
+from tensctl.engine.runner import run_realtime
+from tensctl.engine.states import State
+from tensctl.errors import FaultError, InputError, Problem, SafetyRefused, StoppedByUser, UsageError
+from tensctl.model.library import find_protocol
+from tensctl.model.protocol import Protocol, Threshold
+
+SCREENING = (
+    "Has the patient been screened for contraindications (pacemaker or other active implant, "
+    "pregnancy, epilepsy, heart disease, broken skin, malignancy at the site) and cleared?"
+)
+
+
+def run_command(
+    protocol: str = typer.Argument(..., help="Protocol id or file."),
+    device: str = typer.Option("sim://", "--device", help="Device URL (default: the simulator)."),
+    profile: str | None = typer.Option(None, "--profile", help="Device profile id or file."),
+    patient: str | None = typer.Option(None, "--patient", help="Pseudonymous patient id."),
+    intensity: list[str] = typer.Option(
+        [], "--intensity", "-i", help="CH=MA, MA for every channel, or CH=SC2 to titrate first."
+    ),
+    ceiling: list[str] = typer.Option([], "--ceiling", help="CH=MA: never above this."),
+    as_json: bool = typer.Option(False, "--json", help="JSON events on stdout, commands on stdin."),
+    yes: bool = typer.Option(False, "--yes", "-y", help="The patient has been screened."),
+    speed: float | None = typer.Option(None, "--speed", help="N× real time (simulator only)."),
+) -> None:
+    """Run PROTOCOL on a device, with the safety checks, the supervisor and a live display."""
+    chosen, _ = find_protocol(protocol)
+    given, titrate = _split_intensities(intensity, chosen)
+    ceilings = parse_intensities(ceiling, chosen, "--ceiling")
+    if speed is not None and (not device.startswith("sim://") or not speed > 0):
+        raise UsageError("--speed N (N > 0) applies only to the built-in simulator (sim://)")
+    if titrate and as_json:
+        raise UsageError("titration (CH=SC2) needs the interactive display; give CH=MA with --json")
+    screened = yes or _ask(SCREENING)
+    with connect(device, profile=profile, speed=speed) as dev:
+        session = dev.session(
+            chosen, patient=patient, intensity=given, ceiling=ceilings, screened=screened
+        )
+        with session:
+            state = _json_session(session) if as_json else _live_session(session, dev, titrate)
+    _finish(session, state)
+
+
+def _split_intensities(
+    values: list[str], protocol: Protocol
+) -> tuple[dict[int, float], dict[int, Threshold]]:
+    numeric, titrate = [], {}
+    for raw in values:
+        ch, _, value = raw.partition("=")
+        if value in Threshold.__members__:
+            if not ch.isdigit():
+                raise InputError([Problem(f"expected CH={value}, found '{raw}'", "--intensity")])
+            titrate[int(ch)] = Threshold(value)
+        else:
+            numeric.append(raw)
+    return parse_intensities(numeric, protocol), titrate
+
+
+def _ask(question: str) -> bool:
+    if not sys.stdin.isatty():
+        raise SafetyRefused(
+            "contraindication screening not confirmed: answer the prompt or pass --yes"
+        )
+    return typer.confirm(question, default=False)
+
+
+class _Interrupts:
+    """First Ctrl-C: stop with ramp-down. Second: emergency stop."""
+
+    def __init__(self, session: RunningSession) -> None:
+        self.session, self.count = session, 0
+
+    def __call__(self, signum: int, frame: FrameType | None) -> None:
+        self.count += 1
+        if self.count == 1:
+            threading.Thread(target=self.session.stop, daemon=True).start()
+        else:
+            self.session.emergency_stop("second Ctrl-C")
+
+    def __enter__(self) -> _Interrupts:
+        self.previous = signal.signal(signal.SIGINT, self)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        signal.signal(signal.SIGINT, self.previous)
+
+
+def _json_session(session: RunningSession) -> State:
+    lock = threading.Lock()
+
+    def emit(event: SessionEvent) -> None:
+        with lock:
+            sys.stdout.write(json.dumps(event.as_dict(), default=str) + "\n")
+            sys.stdout.flush()
+
+    for past in session.hub.history:
+        emit(past)
+    session.subscribe(emit)
+    threading.Thread(target=_json_commands, args=(session,), daemon=True).start()
+    with _Interrupts(session):
+        return run_realtime_started(session)
+
+
+def _json_commands(session: RunningSession) -> None:
+    """Commands on stdin, one JSON object per line: pause, resume, stop, emergency_stop,
+    {"cmd": "adjust", "channel": 1, "delta_ma": 1}."""
+    for line in sys.stdin:
+        try:
+            command: dict[str, Any] = json.loads(line)
+            name = command.get("cmd")
+            if name == "adjust":
+                session.adjust(int(command["channel"]), float(command["delta_ma"]))
+            elif name in ("pause", "resume", "stop", "emergency_stop"):
+                getattr(session, name)()
+            else:
+                raise ValueError(f"unknown command {name!r}")
+        except Exception as exc:  # a bad line is reported, never fatal
+            session.emit("error", message=f"command {line.strip()!r}: {exc}")
+
+
+def run_realtime_started(session: RunningSession) -> State:
+    if session.state is State.ready:
+        session.start()
+    return run_realtime(session)
+
+
+def _live_session(session: RunningSession, dev: Device, titrate: dict[int, Threshold]) -> State:
+    selected = [session.channels[0]]
+    notes: list[str] = []
+    session.subscribe(
+        lambda e: (
+            notes.append(f"{e.data.get('rule', '')}: {e.data.get('message', '')}")
+            if e.kind in ("warning", "error")
+            else None
+        )
+    )
+
+    def on_key(key: str) -> None:
+        ch = selected[0]
+        try:
+            if key.startswith("channel "):
+                number = int(key.split()[1])
+                if number in session.channels:
+                    selected[0] = number
+            elif key == "emergency":
+                session.emergency_stop("Esc")
+            elif key == "stop":
+                session.stop()
+            elif key == "pause":
+                session.resume() if session.state is State.paused else session.pause()
+            elif key in ("up", "down") and session.titration is not None:
+                (session.titration.up if key == "up" else session.titration.down)()
+            elif key in ("up", "down"):
+                session.adjust(ch, session.supervisor.step_ma * (1 if key == "up" else -1))
+            elif key == "mark":
+                notes.append(f"marked {session.mark().value}")
+        except Exception as exc:  # a refused key is a note, not a crash
+            notes.append(str(exc))
+
+    view = _View(session, selected, dev.simulated, notes)
+    # Live redraws from its own thread, 4 times a second: drawing never delays a tick
+    with (
+        Live(view, console=console.out, refresh_per_second=4, transient=False),
+        keyboard(on_key) as interactive,
+        _Interrupts(session),
+    ):
+        for ch, use in titrate.items():
+            if not interactive:
+                raise UsageError("titration needs a terminal (keys ↑/↓ and m)")
+            _titrate(session, ch, use, notes)
+        return run_realtime(session) if _started(session) else session.state
+
+
+class _View:
+    def __init__(
+        self, session: RunningSession, selected: list[int], simulated: bool, notes: list[str]
+    ) -> None:
+        self.session, self.selected, self.simulated, self.notes = (
+            session,
+            selected,
+            simulated,
+            notes,
+        )
+
+    def __rich__(self) -> RenderableType:
+        return render(self.session, self.selected[0], self.simulated, self.notes)
+
+
+def _titrate(session: RunningSession, ch: int, use: Threshold, notes: list[str]) -> None:
+    titration = session.titrate(ch)
+    notes.append(f"titrating channel {ch}: ↑/↓ to change, m to mark ST, SC1, N, SC2")
+    while session.state is State.titrating and not titration.done:
+        session.tick()
+        time.sleep(0.1)
+    if session.state is State.titrating:
+        values = session.finish_titration(use)
+        notes.append("titration: " + ", ".join(f"{k.value} {v:g} mA" for k, v in values.items()))
+
+
+def _started(session: RunningSession) -> bool:
+    if session.state is State.ready:
+        session.start()
+    return session.state not in (State.fault, State.stopped, State.completed)
+
+
+def _finish(session: RunningSession, state: State) -> None:
+    reason = session.end_reason
+    if state is State.completed and reason == "completed":
+        console.success(f"session completed: {session.protocol.id}, {session.elapsed_s():.0f} s")
+        return
+    if state is State.fault:
+        raise FaultError(f"fault: {session.fault_detail}; every output was taken to 0")
+    raise StoppedByUser(
+        f"session stopped ({reason or state.value}) after {session.elapsed_s():.0f} s"
+    )

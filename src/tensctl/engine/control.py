@@ -1,0 +1,313 @@
+"""The session's tick: from the timeline to the device, through the supervisor, and back
+from the device's telemetry. :class:`Control` is mixed into
+:class:`~tensctl.engine.session.Session`; a runner calls :meth:`Control.tick` at least every
+100 ms (real time) or from one interesting moment to the next (virtual time).
+
+Per tick: the host watchdog; where the protocol is (phase changes reconfigure the device,
+at 0 when the waveform or mode changes); each channel's wanted amplitude (timeline × the
+operator's target, or the titration level, or the ramp-down) → the supervisor → the driver
+(only when it changes); a heartbeat when nothing else was sent; telemetry judged; device
+events (faults, reboot, link loss) turned into faults.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from tensctl.drivers.base import ChannelSettings
+from tensctl.drivers.errors import CommandRefused, DriverError, LinkLost
+from tensctl.engine.plan import fixed_train, settings_for
+from tensctl.engine.states import OUTPUT_STATES, State, Trigger
+from tensctl.engine.timeline import Setpoint, amplitude_envelope
+from tensctl.safety.limits import limit
+from tensctl.safety.supervisor import Action, Reading, watchdog_expired
+
+if TYPE_CHECKING:
+    from tensctl.engine.session import Session
+
+TICK_S = limit("host_tick_ms").value / 1000
+STOP_RAMP_S = 3.0  # a user stop ramps down over this long (decreases are never limited)
+DEVICE_FAULT_EVENTS = {"fault", "boot", "link_lost", "low_battery"}
+
+
+@dataclass
+class RunState:
+    """Where a session is: its clock origin, pauses, what was sent, the phase."""
+
+    channels: list[int]
+    heartbeat_s: float
+    started_s: float | None = None
+    paused_total_s: float = 0.0
+    pause_started_s: float = 0.0
+    last_tick_s: float | None = None
+    last_sent_s: float = -1e9
+    phase_index: int = -1
+    ramp_start_s: float = 0.0
+    next_summary_s: float = 0.0
+    sent_ma: dict[int, float] = field(default_factory=dict)
+    settings: dict[int, ChannelSettings] = field(default_factory=dict)
+    ramp_from: dict[int, float] = field(default_factory=dict)
+    judged_s: dict[int, float] = field(default_factory=dict)
+    seen_updates: int = -1
+    tick_due_s: float | None = None
+
+    def __post_init__(self) -> None:
+        self.sent_ma = {ch: 0.0 for ch in self.channels}
+
+
+def heartbeat_interval_s(watchdog_ms: float, virtual: bool) -> float:
+    """Real time: every supervisor tick. Virtual time has no latency, so a tick and a half
+    inside the device's watchdog (fewer frames, the same protection)."""
+    return max(TICK_S, watchdog_ms / 1000 - 1.5 * TICK_S) if virtual else TICK_S
+
+
+def elapsed_s(s: Session) -> float:
+    if s.progress.started_s is None:
+        return 0.0
+    paused = s.progress.paused_total_s
+    if s.state is State.paused:
+        paused += s.clock.now() - s.progress.pause_started_s
+    return max(0.0, s.clock.now() - s.progress.started_s - paused)
+
+
+# ---- state callbacks (called by the machine; exceptions → on_exception) ----------------
+
+
+def on_enter_titrating(s: Session) -> None:
+    assert s.titration is not None
+    _configure(s, s.titration.channel, settings_for(s.protocol.phases[0]))
+    s.driver.start([s.titration.channel])
+
+
+def on_exit_titrating(s: Session) -> None:
+    assert s.titration is not None
+    ch = s.titration.channel
+    send_levels(s, {ch: 0.0})
+    s.driver.stop([ch])
+
+
+def on_enter_ramping_up(s: Session) -> None:
+    if s.progress.started_s is None:
+        s.progress.started_s = s.clock.now()
+        s.progress.last_tick_s = s.progress.started_s
+        _enter_phase(s, 0)
+        s.driver.start(s.channels)
+
+
+def on_enter_completed(s: Session) -> None:
+    s.driver.stop(s.channels)
+    s.end_reason = s.end_reason or "completed"
+    s.emit("end", reason=s.end_reason)
+
+
+def begin_ramp_down(s: Session) -> None:
+    s.progress.ramp_from = dict(s.progress.sent_ma)
+    s.progress.ramp_start_s = s.clock.now()
+
+
+# ---- the tick -------------------------------------------------------------------------
+
+
+def tick(s: Session) -> None:
+    with s.lock:
+        now = s.clock.now()
+        watched = s.state in OUTPUT_STATES or s.state is State.paused
+        due = s.progress.tick_due_s  # lateness counts from when this tick was due
+        if watched and due is not None and watchdog_expired(due - TICK_S, now):
+            s.fault("host_watchdog", f"the supervisor tick is {(now - due) * 1000:.0f} ms late")
+            return
+        s.progress.last_tick_s = now
+        s.progress.tick_due_s = next_tick_s(s, now)
+        try:
+            _tick(s, now)
+        except LinkLost as exc:
+            s.fault("link_lost", str(exc))
+        except DriverError as exc:
+            s.fault("device", str(exc))
+
+
+def _tick(s: Session, now: float) -> None:
+    state = s.state
+    if state in (State.ramping_up, State.stimulating):
+        elapsed = elapsed_s(s)
+        if elapsed >= min(s.timeline.duration_s, s.protocol.session.max_duration_s):
+            s.end_reason = s.end_reason or "completed"
+            begin_ramp_down(s)
+            s.fire(Trigger.finish)
+            return _tick(s, now)
+        located = s.timeline.phase_at(elapsed)
+        if located and located[0] != s.progress.phase_index:
+            _enter_phase(s, located[0])
+        points = s.timeline.setpoints(elapsed)
+        _follow_modulation(s, points)
+        wanted = {ch: p.amplitude_ma for ch, p in points.items()}
+        sent = send_levels(s, wanted)
+        if state is State.ramping_up and _at_full(s, elapsed, sent, wanted):
+            s.fire(Trigger.ramp_done)
+    elif state is State.ramping_down:
+        fraction = max(0.0, 1.0 - (now - s.progress.ramp_start_s) / STOP_RAMP_S)
+        sent = send_levels(s, {ch: v * fraction for ch, v in s.progress.ramp_from.items()})
+        if all(v == 0 for v in sent.values()):
+            s.fire(Trigger.ramped_down)
+            return
+    elif state is State.titrating and s.titration is not None:
+        send_levels(s, {s.titration.channel: s.titration.level_ma})
+    if (
+        s.state not in (State.idle, State.completed)
+        and now - s.progress.last_sent_s >= s.progress.heartbeat_s - 1e-9
+    ):
+        s.driver.heartbeat()
+        s.progress.last_sent_s = now
+    _watch(s, now)
+
+
+def _at_full(s: Session, elapsed: float, sent: dict[int, float], wanted: dict[int, float]) -> bool:
+    """The ramp up is over: the phase's envelope is at full and every channel has caught up."""
+    located = s.timeline.phase_at(elapsed)
+    if located is None:
+        return True
+    full = amplitude_envelope(s.protocol.phases[located[0]], located[1]) >= 1.0 - 1e-9
+    return full and all(abs(sent[ch] - wanted[ch]) < 1e-9 for ch in wanted)
+
+
+def next_tick_s(s: Session, now: float) -> float:
+    """When the next tick is due: one tick period on, or — in virtual time, on a steady
+    plateau where nothing but the heartbeat is due — at the next heartbeat or the end of
+    the plateau, whichever comes first."""
+    step = now + TICK_S
+    if not s.virtual or s.state is not State.stimulating:
+        return step
+    located = s.timeline.phase_at(elapsed_s(s))
+    if located is None:
+        return step
+    phase, t = s.protocol.phases[located[0]], located[1]
+    if phase.cycling is not None or phase.mode.type == "modulated" or t < phase.ramp_up_s:
+        return step
+    if any(abs(s.progress.sent_ma[ch] - v) > 1e-9 for ch, v in s.targets_ma.items()):
+        return step  # still catching up (an adjustment, the slew limit)
+    plateau_end = now + (phase.duration_s - phase.ramp_down_s - t)
+    return max(step, min(s.progress.last_sent_s + s.progress.heartbeat_s, plateau_end))
+
+
+def send_levels(s: Session, wanted: dict[int, float]) -> dict[int, float]:
+    """Send each channel's allowed amplitude where it changed; returns what is set."""
+    now = s.clock.now()
+    for ch, want in wanted.items():
+        allowed = s.supervisor.limit(ch, want, now)
+        if allowed == s.progress.sent_ma[ch]:
+            continue
+        try:
+            s.driver.set_amplitude(ch, allowed)
+        except CommandRefused as exc:
+            if exc.code == "SLEW_LIMIT":  # the device's window disagreed: next tick
+                continue
+            if exc.code in ("FAULT_LATCHED", "CHANNEL_LOCKED"):
+                _watch(s, now, force=True)  # say what the device latched, if it told us
+            raise
+        s.supervisor.sent(ch, allowed, now)
+        s.progress.sent_ma[ch] = allowed
+        s.progress.last_sent_s = now
+        s.emit("setpoint", channel=ch, amplitude_ma=allowed)
+    return dict(s.progress.sent_ma)
+
+
+# ---- phases and parameters --------------------------------------------------------------
+
+
+def _enter_phase(s: Session, index: int) -> None:
+    phase = s.protocol.phases[index]
+    s.progress.phase_index = index
+    s.emit("phase", index=index, name=phase.name)
+    for ch in s.channels:
+        _configure(s, ch, settings_for(phase))
+
+
+def _configure(s: Session, ch: int, settings: ChannelSettings) -> None:
+    old = s.progress.settings.get(ch)
+    if old == settings:
+        return
+    if old is not None and (old.waveform, old.mode) != (settings.waveform, settings.mode):
+        send_levels(s, {ch: 0.0})  # the device changes waveform or mode only at 0
+        s.supervisor.zeroed(ch)
+    s.driver.configure(ch, settings)
+    s.progress.settings[ch] = settings
+    s.progress.last_sent_s = s.clock.now()
+
+
+def _follow_modulation(s: Session, points: Mapping[int, Setpoint]) -> None:
+    phase = s.protocol.phases[s.progress.phase_index]
+    if phase.mode.type != "modulated":
+        return
+    interval = (s.device.min_update_interval_ms or 0.0) / 1000
+    if s.clock.now() - s.progress.last_sent_s < interval:
+        return
+    for ch, point in points.items():
+        _configure(s, ch, settings_for(phase, point))
+
+
+# ---- telemetry and device events ---------------------------------------------------------
+
+
+def _watch(s: Session, now: float, force: bool = False) -> None:
+    updates = s.driver.update_count()
+    if updates == s.progress.seen_updates and not force:
+        return
+    s.progress.seen_updates = updates
+    for event in s.driver.events():
+        if event.kind in DEVICE_FAULT_EVENTS and s.state is not State.fault:
+            what = ", ".join(sorted(event.faults)) or event.kind
+            where = f"channel {event.channel}" if event.channel else "device"
+            return s.fault(f"device_{event.kind}", f"{where} reported {what}")
+    phase = s.protocol.phases[max(0, s.progress.phase_index)]
+    settings_known = fixed_train(phase)
+    for ch, t in s.driver.telemetry().items():
+        if ch not in s.progress.sent_ma or s.progress.judged_s.get(ch) == t.time_s:
+            continue
+        s.progress.judged_s[ch] = t.time_s
+        expected = s.progress.settings.get(ch) if settings_known else None
+        reading = Reading(
+            t.state == "on",
+            t.commanded_ma,
+            t.delivered_peak_ma,
+            t.impedance_ohm,
+            t.frequency_hz,
+            t.pulse_width_us,
+        )
+        verdict = s.supervisor.judge(
+            ch,
+            reading,
+            expected.frequency_hz if expected else None,
+            expected.pulse_width_us if expected else None,
+        )
+        if verdict.action is Action.trip:
+            return s.fault(verdict.rule, f"channel {ch}: {verdict.message}")
+        if verdict.action is Action.halve and ch in s.targets_ma:
+            s.targets_ma[ch] /= 2
+            s.timeline = type(s.timeline)(s.protocol, s.targets_ma)
+            s.emit(
+                "warning",
+                rule=verdict.rule,
+                channel=ch,
+                message=verdict.message,
+                target_ma=s.targets_ma[ch],
+            )
+    if now >= s.progress.next_summary_s and s.state in OUTPUT_STATES:
+        s.progress.next_summary_s = now + 1.0
+        s.emit(
+            "telemetry",
+            channels={
+                ch: {
+                    "commanded_ma": t.commanded_ma,
+                    "delivered_ma": t.delivered_peak_ma,
+                    "impedance_ohm": t.impedance_ohm if t.impedance_ohm != float("inf") else None,
+                    "frequency_hz": t.frequency_hz,
+                    "pulse_width_us": t.pulse_width_us,
+                    "charge_uc": t.delivered_charge_uc,
+                    "state": t.state,
+                }
+                for ch, t in s.driver.telemetry().items()
+                if ch in s.progress.sent_ma
+            },
+        )

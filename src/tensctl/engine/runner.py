@@ -1,0 +1,60 @@
+"""Drive a session's ticks until it ends: on deadlines from a fixed origin (no drift), with a
+host watchdog thread in real time that latches a fault if the ticks stop."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+
+from tensctl.engine.session import TERMINAL, Session
+from tensctl.engine.states import OUTPUT_STATES, State
+from tensctl.safety.limits import limit
+from tensctl.safety.supervisor import watchdog_expired
+
+TICK_S = limit("host_tick_ms").value / 1000
+
+
+class HostWatchdog:
+    """A thread independent of the tick loop: if the loop stalls while output may be on,
+    every output goes to 0 and the session faults."""
+
+    def __init__(self, session: Session, period_s: float = TICK_S / 2) -> None:
+        self.session, self.period_s = session, period_s
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._watch, name="tensctl-watchdog", daemon=True)
+
+    def __enter__(self) -> HostWatchdog:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    def _watch(self) -> None:
+        s = self.session
+        while not self._stop.wait(self.period_s):
+            due = s.progress.tick_due_s
+            on = s.state in OUTPUT_STATES or s.state is State.paused
+            if on and due is not None and watchdog_expired(due - TICK_S, s.clock.now()):
+                late_ms = (s.clock.now() - due) * 1000
+                s.fault("host_watchdog", f"the supervisor loop is {late_ms:.0f} ms late")
+
+
+def run(session: Session, on_tick: Callable[[], None] | None = None) -> State:
+    """Tick ``session`` when each tick is due (every 100 ms of its clock, or later on a
+    virtual-time plateau) until it completes, faults or stops. Deadlines come from the
+    session, never from summed sleeps; a late wake-up is not carried forward."""
+    clock = session.clock
+    while session.state not in TERMINAL:
+        due = session.progress.tick_due_s
+        clock.sleep_until(due if due is not None else clock.now())
+        session.tick()
+        if on_tick is not None:
+            on_tick()
+    return session.state
+
+
+def run_realtime(session: Session, on_tick: Callable[[], None] | None = None) -> State:
+    with HostWatchdog(session):
+        return run(session, on_tick)

@@ -1,0 +1,362 @@
+"""A stimulation session: the state machine, the checks before current flows, and what the
+operator can do — titrate, start, adjust, pause, resume, stop, emergency stop.
+
+The engine sees only the :class:`~tensctl.drivers.base.Driver` interface. Every amplitude
+goes through the :class:`~tensctl.safety.supervisor.Supervisor` first. An exception in any
+state callback makes the machine stop every output and latch a fault (``on_exception``).
+Thread-safe: an emergency stop goes to the device before it takes any lock.
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
+from typing import Any
+
+from transitions import EventData
+
+from tensctl.drivers.base import DeviceInfo, Driver
+from tensctl.drivers.errors import DriverError, LinkLost
+from tensctl.engine import control
+from tensctl.engine.clock import Clock
+from tensctl.engine.control import RunState, heartbeat_interval_s
+from tensctl.engine.events import EventHub, Listener, SessionEvent
+from tensctl.engine.plan import SafetyInputs, resolve_targets
+from tensctl.engine.states import OUTPUT_STATES, State, Trigger, build_machine
+from tensctl.engine.timeline import Timeline
+from tensctl.engine.titration import Titration
+from tensctl.errors import DeviceError, InputError, Problem, SafetyRefused
+from tensctl.model.device import DeviceProfile
+from tensctl.model.electrodes import Electrode
+from tensctl.model.protocol import Protocol, Threshold
+from tensctl.safety import check_protocol
+from tensctl.safety.limits import limit
+from tensctl.safety.supervisor import Supervisor
+
+TERMINAL = frozenset({State.completed, State.fault, State.stopped})
+
+
+class Session:
+    state: State
+    trigger: Callable[..., bool]  # added by the state machine
+
+    def __init__(
+        self,
+        driver: Driver,
+        protocol: Protocol,
+        device: DeviceProfile,
+        clock: Clock,
+        *,
+        patient: str | None = None,
+        intensity_ma: Mapping[int, float] | None = None,
+        ceiling_ma: Mapping[int, float] | None = None,
+        thresholds: Mapping[int, Mapping[Threshold, float]] | None = None,
+        screened: bool = False,
+        electrodes: Mapping[int, Sequence[Electrode]] | None = None,
+        acknowledged: Collection[str] = (),
+        virtual: bool = False,
+    ) -> None:
+        self.driver, self.protocol, self.device, self.clock = driver, protocol, device, clock
+        self.patient, self.screened, self.virtual = patient, screened, virtual
+        ids = [c.id for c in protocol.channels]
+        for name, values in (("intensity", intensity_ma), ("ceiling", ceiling_ma)):
+            unknown = sorted(set(values or {}) - set(ids))
+            if unknown:
+                message = f"no channel {unknown[0]} in protocol '{protocol.id}' (channels: {ids})"
+                raise InputError([Problem(message, f"--{name}")])
+        self.channels = ids
+        self.given_ma = dict(intensity_ma or {})
+        self.given_ceiling_ma = dict(ceiling_ma or {})
+        self.thresholds = {ch: dict(v) for ch, v in (thresholds or {}).items()}
+        self.safety = SafetyInputs(protocol, device, electrodes, acknowledged)
+        self.hub = EventHub()
+        self.lock = threading.RLock()
+        self.info: DeviceInfo | None = None
+        self.targets_ma: dict[int, float] = {}
+        self.ceilings_ma: dict[int, float] = {}
+        self.checked = False
+        self.titration: Titration | None = None
+        self.end_reason = ""
+        self.fault_detail = ""
+        self.timeline = Timeline(protocol, {})
+        self.supervisor = Supervisor(device, {ch: device.amplitude.max_ma for ch in ids})
+        self.progress = RunState(ids, heartbeat_interval_s(device.watchdog_ms, virtual))
+        self.machine = build_machine(self, on_exception="_on_exception")
+
+    # ---- events ------------------------------------------------------------------------
+
+    def subscribe(self, listener: Listener) -> None:
+        self.hub.subscribe(listener)
+
+    def events(self) -> Iterator[SessionEvent]:
+        return self.hub.iterate()
+
+    def emit(self, kind: str, **data: Any) -> None:
+        self.hub.emit(SessionEvent(kind, control.elapsed_s(self), data))
+
+    def tick(self) -> None:
+        """One supervisor tick (a runner calls this at least every 100 ms)."""
+        control.tick(self)
+
+    def elapsed_s(self) -> float:
+        return control.elapsed_s(self)
+
+    # state callbacks: the machine finds them by name; exceptions go to _on_exception
+    def on_enter_titrating(self, event: EventData | None = None) -> None:
+        control.on_enter_titrating(self)
+
+    def on_exit_titrating(self, event: EventData | None = None) -> None:
+        control.on_exit_titrating(self)
+
+    def on_enter_ramping_up(self, event: EventData | None = None) -> None:
+        control.on_enter_ramping_up(self)
+
+    def on_enter_completed(self, event: EventData | None = None) -> None:
+        control.on_enter_completed(self)
+
+    def on_enter_state(self, previous: State) -> None:
+        self.emit("state", state=self.state.value, previous=previous.value)
+
+    def fire(self, trigger: Trigger) -> None:
+        with self.lock:
+            previous = self.state
+            self.trigger(trigger.value)
+            if self.state is not previous:
+                self.on_enter_state(previous)
+
+    # ---- guards (named in the transitions table) ---------------------------------------
+
+    def is_checked(self, event: EventData | None = None) -> bool:
+        return self.checked
+
+    def device_reset(self, event: EventData | None = None) -> bool:
+        try:
+            self.driver.reset_fault(self.channels)
+        except DriverError as exc:
+            self.emit("warning", rule="reset", message=str(exc))
+            return False
+        return True
+
+    # ---- before current flows ----------------------------------------------------------
+
+    def connect(self) -> DeviceInfo:
+        info = self.driver.identify()
+        p = self.device
+        if info.channels < len(self.channels) or info.max_amplitude_ma > p.amplitude.max_ma:
+            raise DeviceError(
+                f"the device ({info.model}, {info.channels} channels, "
+                f"{info.max_amplitude_ma:g} mA) does not match profile '{p.id}' "
+                f"({p.channels} channels, {p.amplitude.max_ma:g} mA)"
+            )
+        self.info = info
+        self.driver.events()  # what happened before this session (the power-up greeting)
+        self.fire(Trigger.connect)
+        return info
+
+    def check(self) -> None:
+        """Impedance, contraindication gate, static safety check at the targets; then the
+        ceilings. Refusals raise :class:`SafetyRefused` and leave the session connected."""
+        self.fire(Trigger.check)
+        try:
+            self._check()
+        except Exception:
+            self.fire(Trigger.checks_failed)
+            raise
+        self.fire(Trigger.checks_passed)
+
+    def _check(self) -> None:
+        open_ohm = limit("open_circuit_ohm").value
+        for ch in self.channels:
+            z = self.driver.measure_impedance(ch)
+            self.emit("impedance", channel=ch, impedance_ohm=None if math.isinf(z) else z)
+            if math.isinf(z) or z > open_ohm:
+                raise SafetyRefused(
+                    f"channel {ch}: electrode not attached (load above {open_ohm:,.0f} Ω)"
+                )
+        if not self.screened:
+            raise SafetyRefused(
+                "contraindication screening has not been confirmed for this patient"
+            )
+        targets = resolve_targets(self.protocol, self.given_ma, self.thresholds)
+        self.checked = all(v is not None for v in targets.values())
+        upper = {ch: self._upper_ma(ch) for ch in self.channels}
+        if not self.checked:
+            self.ceilings_ma = upper
+            missing = [ch for ch, v in targets.items() if v is None]
+            self.emit("warning", rule="titration", message=f"titrate channel(s) {missing} first")
+            return
+        resolved = {ch: float(v) for ch, v in targets.items() if v is not None}
+        self.targets_ma = {ch: min(v, upper[ch]) for ch, v in resolved.items()}
+        report = check_protocol(
+            self.protocol,
+            self.device,
+            self.targets_ma,
+            self.safety.electrodes,
+            self.safety.acknowledged,
+        )
+        if not report.ok:
+            self.checked = False
+            lines = "; ".join(f"{f.rule} at {f.path}: {f.message}" for f in report.violations)
+            raise SafetyRefused(
+                f"protocol '{self.protocol.id}' refused at {self.targets_ma}: {lines}"
+            )
+        self.ceilings_ma = self._ceilings(upper)
+        self.supervisor = Supervisor(self.device, self.ceilings_ma)
+        self.timeline = Timeline(self.protocol, self.targets_ma)
+        self.emit("checked", targets_ma=self.targets_ma, ceilings_ma=self.ceilings_ma)
+
+    def _upper_ma(self, ch: int) -> float:
+        channel = next(c for c in self.protocol.channels if c.id == ch)
+        candidates = [self.device.amplitude.max_ma, self.given_ceiling_ma.get(ch, math.inf)]
+        candidates.append(self.protocol.channel_ceiling_ma(channel) or math.inf)
+        noxious = self.thresholds.get(ch, {}).get(Threshold.N)
+        if noxious is not None:
+            candidates.append(noxious)
+        return min(candidates)
+
+    def _ceilings(self, upper: dict[int, float]) -> dict[int, float]:
+        """Per channel, the highest amplitude the static check passes at (others at their
+        targets); if all channels at those ceilings together fail, the targets."""
+        ceilings = {
+            ch: max(
+                self.targets_ma[ch], self.safety.checked_ceiling(ch, upper[ch], self.targets_ma)
+            )
+            for ch in self.channels
+        }
+        if self.safety.passes(ceilings):
+            return ceilings
+        self.emit("warning", rule="ceiling", message="ceilings held at the targets (shared sites)")
+        return dict(self.targets_ma)
+
+    # ---- operator actions ----------------------------------------------------------------
+
+    def titrate(self, channel: int) -> Titration:
+        if channel not in self.channels:
+            raise InputError([Problem(f"no channel {channel} in this protocol", "<api>")])
+        with self.lock:
+            others = {ch: 0.0 for ch in self.channels if ch != channel}
+            top = self.safety.checked_ceiling(channel, self._upper_ma(channel), others)
+            self.titration = Titration(channel, top, step_ma=self.supervisor.step_ma)
+            self.fire(Trigger.titrate)
+            return self.titration
+
+    def mark(self) -> Threshold:
+        """Record what the titrated channel delivers now as the next SIT threshold."""
+        with self.lock:
+            if self.titration is None or self.state is not State.titrating:
+                raise InputError([Problem("no titration is running", "<api>")])
+            which = self.titration.mark(self.progress.sent_ma[self.titration.channel])
+            self.emit(
+                "titration",
+                channel=self.titration.channel,
+                threshold=which.value,
+                amplitude_ma=self.titration.values[which],
+            )
+            return which
+
+    def finish_titration(self, use: Threshold | None = None) -> dict[Threshold, float]:
+        """End the titration (all four values marked): output to 0, thresholds stored, and
+        the checks run again with them. ``use`` makes that threshold the channel's target."""
+        with self.lock:
+            t = self.titration
+            if t is None or not t.done:
+                raise InputError([Problem("mark ST, SC1, N and SC2 first", "<api>")])
+            self.thresholds[t.channel] = dict(t.values)
+            if use is not None:
+                self.given_ma[t.channel] = t.values[use]
+            self.fire(Trigger.titration_done)
+            self.titration = None
+        self.check()
+        return dict(t.values)
+
+    def start(self) -> None:
+        if not self.checked:
+            raise SafetyRefused("the session has not passed its checks (titrate or check first)")
+        self.fire(Trigger.start)
+
+    def pause(self) -> None:
+        with self.lock:
+            self.fire(Trigger.pause)
+            self.progress.pause_started_s = self.clock.now()
+            control.send_levels(self, {ch: 0.0 for ch in self.channels})  # a decrease: at once
+
+    def resume(self) -> None:
+        with self.lock:
+            self.progress.paused_total_s += self.clock.now() - self.progress.pause_started_s
+            self.fire(Trigger.resume)
+
+    def stop(self) -> None:
+        """Ramp down to 0 and end the session (stopped by the user)."""
+        with self.lock:
+            if self.state in (State.ramping_up, State.stimulating, State.paused):
+                self.end_reason = "stopped_by_user"
+                control.begin_ramp_down(self)
+                self.fire(Trigger.stop)
+
+    def adjust(self, channel: int, delta_ma: float) -> float:
+        """Raise or lower one channel's target (within its ceiling); a decrease goes out at
+        once, an increase at the slew limit. Returns the new target."""
+        if channel not in self.channels or not math.isfinite(delta_ma):
+            raise InputError([Problem(f"cannot adjust channel {channel} by {delta_ma}", "<api>")])
+        with self.lock:
+            if channel not in self.targets_ma:
+                raise InputError([Problem(f"channel {channel} has no target yet", "<api>")])
+            old = self.targets_ma[channel]
+            new = min(max(0.0, old + delta_ma), self.supervisor.ceiling_ma(channel))
+            self.targets_ma[channel] = new
+            self.timeline = Timeline(self.protocol, self.targets_ma)
+            self.emit("adjust", channel=channel, target_ma=new, previous_ma=old)
+            if new < old and self.state in OUTPUT_STATES:
+                control.tick(self)
+            return new
+
+    def emergency_stop(self, reason: str = "operator") -> None:
+        """Every output to 0 now: the device first, then the books."""
+        try:
+            self.driver.emergency_stop()
+        except (DriverError, LinkLost) as exc:
+            self.fault_detail = f"emergency stop not acknowledged: {exc}"
+        with self.lock:
+            for ch in self.channels:
+                self.supervisor.zeroed(ch)
+            self.end_reason = self.end_reason or "emergency_stop"
+            if self.state not in (State.idle, State.stopped, State.completed):
+                self.fire(Trigger.emergency_stop)
+            self.emit("stop", reason=reason)
+
+    def fault(self, rule: str, message: str) -> None:
+        """Latch a fault: every output to 0 (emergency stop), then the fault state."""
+        try:
+            self.driver.emergency_stop()
+        except (DriverError, LinkLost) as exc:
+            message += f" (emergency stop not acknowledged: {exc})"
+        with self.lock:
+            for ch in self.channels:
+                self.supervisor.zeroed(ch)
+            if self.state in (State.fault, State.stopped):
+                return  # latched already: the first cause stands
+            self.fault_detail = f"{rule}: {message}"
+            self.end_reason = f"fault:{rule}"
+            self.emit("fault", rule=rule, message=message)
+            if self.state not in (State.fault, State.stopped, State.idle, State.completed):
+                self.fire(Trigger.fault)
+
+    def reset(self) -> None:
+        """After a fault or stop: clear the device's latched faults, back to ready at 0."""
+        self.fire(Trigger.reset)
+
+    def _on_exception(self, event: EventData) -> None:
+        error = event.error
+        self.fault("exception", f"{type(error).__name__}: {error}")
+
+    def close(self) -> None:
+        """Leave every output at 0, whatever state the session is in."""
+        try:
+            if self.state in OUTPUT_STATES or self.state is State.paused:
+                self.emergency_stop("session closed")
+            else:
+                self.driver.stop(self.channels)
+        except (DriverError, LinkLost):
+            pass
+        self.hub.close()

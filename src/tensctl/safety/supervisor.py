@@ -1,0 +1,188 @@
+"""The runtime supervisor: every set-point passes it before a driver sees it, and every
+telemetry report is judged by it (``shared/reference/safety.md``, "Behaviour on the output
+path"). Pure logic on numbers and a clock value; the engine does the I/O.
+
+- :meth:`Supervisor.limit` turns a wanted amplitude into an allowed one: never above the
+  channel's ceiling, increases at most one slew step per command and the slew rate over
+  any 1 s window, decreases at once.
+- :meth:`Supervisor.judge` reads one channel's telemetry: open circuit, over-current,
+  compliance saturation, pulse parameter mismatch, and partial peel (halve at 1.5× the
+  baseline impedance, trip at 2×).
+- :func:`watchdog_expired` is the host watchdog: no supervisor tick for 250 ms trips.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import deque
+from dataclasses import dataclass, field
+from enum import StrEnum
+
+from tensctl.model.device import DeviceProfile
+from tensctl.safety.limits import limit
+
+# The host counts increases over a slightly longer window than the device's 1 s, so that
+# link latency can never make the device see the host's increases closer together.
+HOST_SLEW_WINDOW_S = 1.1
+
+
+class Action(StrEnum):
+    ok = "ok"
+    halve = "halve"  # partial peel: halve the output and alert
+    trip = "trip"  # fault: every output to 0, latched
+
+
+@dataclass(frozen=True)
+class Verdict:
+    action: Action
+    rule: str = ""
+    message: str = ""
+
+
+OK = Verdict(Action.ok)
+
+
+@dataclass(frozen=True)
+class Reading:
+    """One channel's telemetry, in the units the supervisor judges."""
+
+    on: bool
+    commanded_ma: float
+    delivered_ma: float
+    impedance_ohm: float  # inf: open circuit
+    frequency_hz: float
+    pulse_width_us: float
+
+
+@dataclass
+class ChannelGuard:
+    ceiling_ma: float
+    sent_ma: float = 0.0
+    increases: deque[tuple[float, float]] = field(default_factory=deque)
+    baseline_ohm: float | None = None
+    halved: bool = False
+
+    def risen_within(self, now_s: float) -> float:
+        while self.increases and now_s - self.increases[0][0] >= HOST_SLEW_WINDOW_S:
+            self.increases.popleft()
+        return sum(step for _, step in self.increases)
+
+
+class Supervisor:
+    def __init__(self, device: DeviceProfile, ceilings_ma: dict[int, float]) -> None:
+        self.step_ma = min(device.slew.max_step_ma, limit("slew_step_max_ma").value)
+        self.rate_ma_per_s = min(
+            device.slew.max_rate_ma_per_s, limit("slew_rate_max_ma_per_s").value
+        )
+        self.resolution_ma = device.amplitude.resolution_ua / 1000.0
+        self.guards = {
+            ch: ChannelGuard(min(ceiling, device.amplitude.max_ma))
+            for ch, ceiling in ceilings_ma.items()
+        }
+
+    def ceiling_ma(self, channel: int) -> float:
+        return self.guards[channel].ceiling_ma
+
+    def limit(self, channel: int, wanted_ma: float, now_s: float) -> float:
+        """The amplitude that may be sent now for ``wanted_ma`` (a multiple of the device's
+        resolution, never above the ceiling, increases slew-limited)."""
+        guard = self.guards[channel]
+        wanted = min(max(0.0, wanted_ma), guard.ceiling_ma) if math.isfinite(wanted_ma) else 0.0
+        if wanted <= guard.sent_ma:
+            return self._quantize(wanted)
+        budget = self.rate_ma_per_s - guard.risen_within(now_s)
+        allowed = guard.sent_ma + max(0.0, min(self.step_ma, budget, wanted - guard.sent_ma))
+        return self._quantize(allowed)
+
+    def _quantize(self, amplitude_ma: float) -> float:
+        steps = math.floor(amplitude_ma / self.resolution_ma + 1e-9)
+        return round(steps * self.resolution_ma, 6)
+
+    def sent(self, channel: int, amplitude_ma: float, now_s: float) -> None:
+        """Record an amplitude the device accepted."""
+        guard = self.guards[channel]
+        if amplitude_ma > guard.sent_ma:
+            guard.increases.append((now_s, amplitude_ma - guard.sent_ma))
+        guard.sent_ma = amplitude_ma
+
+    def zeroed(self, channel: int) -> None:
+        """The channel's output went to 0 (stop, fault): forget its history."""
+        guard = self.guards[channel]
+        guard.sent_ma, guard.baseline_ohm, guard.halved = 0.0, None, False
+        guard.increases.clear()
+
+    def judge(
+        self,
+        channel: int,
+        r: Reading,
+        expected_frequency_hz: float | None = None,
+        expected_width_us: float | None = None,
+    ) -> Verdict:
+        """What one telemetry report calls for. Parameter expectations are given only where
+        the device runs a fixed train (not alternation or modulation)."""
+        guard = self.guards[channel]
+        if not r.on or r.commanded_ma <= 0:
+            return OK
+        checks = (
+            self._open_circuit(r),
+            self._over_current(r),
+            self._compliance(r),
+            self._mismatch("frequency", r.frequency_hz, expected_frequency_hz),
+            self._mismatch("pulse width", r.pulse_width_us, expected_width_us),
+        )
+        for verdict in checks:
+            if verdict is not OK:
+                return verdict
+        return self._peel(guard, r.impedance_ohm)
+
+    @staticmethod
+    def _open_circuit(r: Reading) -> Verdict:
+        limit_ohm = limit("open_circuit_ohm").value
+        if math.isinf(r.impedance_ohm) or r.impedance_ohm > limit_ohm:
+            return Verdict(Action.trip, "open_circuit", f"load above {limit_ohm:,.0f} Ω")
+        if r.commanded_ma > limit("load_check_min_ma").value and r.delivered_ma <= 0:
+            return Verdict(Action.trip, "open_circuit", "current commanded, none measured")
+        return OK
+
+    @staticmethod
+    def _over_current(r: Reading) -> Verdict:
+        ceiling = r.commanded_ma * limit("over_current_factor").value
+        ceiling += limit("over_current_margin_ma").value
+        if r.delivered_ma > ceiling:
+            message = f"measured {r.delivered_ma:g} mA for {r.commanded_ma:g} mA commanded"
+            return Verdict(Action.trip, "over_current", message)
+        return OK
+
+    @staticmethod
+    def _compliance(r: Reading) -> Verdict:
+        measurable = r.commanded_ma > limit("load_check_min_ma").value
+        if measurable and r.delivered_ma < r.commanded_ma * limit("compliance_fraction").value:
+            message = f"delivered {r.delivered_ma:g} of {r.commanded_ma:g} mA (compliance)"
+            return Verdict(Action.trip, "compliance", message)
+        return OK
+
+    @staticmethod
+    def _mismatch(what: str, measured: float, expected: float | None) -> Verdict:
+        if expected is None or expected <= 0:
+            return OK
+        if abs(measured - expected) / expected > limit("parameter_mismatch_fraction").value:
+            return Verdict(Action.trip, "mismatch", f"{what} {measured:g}, expected {expected:g}")
+        return OK
+
+    @staticmethod
+    def _peel(guard: ChannelGuard, impedance_ohm: float) -> Verdict:
+        if guard.baseline_ohm is None:
+            guard.baseline_ohm = impedance_ohm
+            return OK
+        ratio = impedance_ohm / guard.baseline_ohm
+        if ratio >= limit("peel_trip_ratio").value:
+            return Verdict(Action.trip, "peel", f"impedance {ratio:.2f}× its baseline")
+        if ratio >= limit("peel_warn_ratio").value and not guard.halved:
+            guard.halved = True
+            return Verdict(Action.halve, "peel", f"impedance {ratio:.2f}× its baseline")
+        return OK
+
+
+def watchdog_expired(last_tick_s: float, now_s: float) -> bool:
+    """The host watchdog: True when the supervisor has not ticked for too long."""
+    return (now_s - last_tick_s) * 1000.0 > limit("host_watchdog_ms").value
