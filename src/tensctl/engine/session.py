@@ -187,7 +187,13 @@ class Session:
             self.emit("warning", rule="titration", message=f"titrate channel(s) {missing} first")
             return
         resolved = {ch: float(v) for ch, v in targets.items() if v is not None}
-        self.targets_ma = {ch: min(v, upper[ch]) for ch, v in resolved.items()}
+        above = [f"channel {ch}: {v:g} mA" for ch, v in resolved.items() if v > upper[ch]]
+        if above:
+            ceilings = ", ".join(f"channel {ch} {upper[ch]:g} mA" for ch in self.channels)
+            raise SafetyRefused(
+                f"target above the ceiling ({'; '.join(above)}; ceilings: {ceilings})"
+            )
+        self.targets_ma = resolved
         report = check_protocol(
             self.protocol,
             self.device,

@@ -1,0 +1,120 @@
+"""``tensctl run`` as a subprocess against ``tensctl sim --pty``: exit codes checked against
+what the simulator's own log says was delivered."""
+
+from __future__ import annotations
+
+import itertools
+import json
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from simproc import SimProcess
+
+ROOT = Path(__file__).resolve().parents[2]
+SHORT = ROOT / "tests" / "data" / "protocols" / "e2e-short.yaml"
+
+
+def run(address: str, *extra: str, timeout: float = 60) -> tuple[int, list[dict[str, Any]], str]:
+    cmd = [
+        sys.executable,
+        "-m",
+        "tensctl",
+        "run",
+        str(SHORT),
+        "--device",
+        address,
+        "--yes",
+        "--json",
+        *extra,
+    ]
+    done = subprocess.run(
+        cmd, capture_output=True, text=True, timeout=timeout, stdin=subprocess.DEVNULL
+    )
+    events = [json.loads(line) for line in done.stdout.splitlines() if line.startswith("{")]
+    return done.returncode, events, done.stderr
+
+
+def outputs(log: list[dict[str, Any]]) -> list[int]:
+    return [e["amplitude_ua"] for e in log if e["event"] == "output" and e["channel"] == 1]
+
+
+def test_completed_session_delivers_the_protocol(tmp_path: Path) -> None:
+    with SimProcess("pty", tmp_path / "sim.jsonl") as sim:
+        code, events, err = run(sim.address)
+        log = sim.log()
+    assert code == 0, err
+    assert events[-1]["event"] == "state" and events[-1]["state"] == "completed"
+    delivered = outputs(log)
+    assert max(delivered) == 5000 and delivered[-1] == 0
+    assert all(b - a <= 1000 for a, b in itertools.pairwise(delivered))  # slew
+    starts = [e for e in log if e["event"] == "command" and e["type"] == "START"]
+    assert starts and all(e["result"] == "ack" for e in starts)
+
+
+def test_fault_scenario_exits_6_with_output_at_zero(tmp_path: Path) -> None:
+    scenario = tmp_path / "off.yaml"
+    scenario.write_text(
+        "format_version: 1\nid: electrode-gone\n"
+        "events:\n  - {at_s: 2.5, kind: electrode_off, channel: 1}\n"
+    )
+    with SimProcess("pty", tmp_path / "sim.jsonl", "--scenario", str(scenario)) as sim:
+        code, events, err = run(sim.address)
+        log = sim.log()
+    assert code == 6, err
+    assert "open_circuit" in err
+    assert any(e["event"] == "fault" for e in events)
+    assert outputs(log)[-1] == 0
+    assert [e["fault"] for e in log if e["event"] == "fault"][:1] == ["OPEN_CIRCUIT"]
+
+
+def test_first_ctrl_c_ramps_down_and_exits_7(tmp_path: Path) -> None:
+    with SimProcess("pty", tmp_path / "sim.jsonl") as sim:
+        cmd = [
+            sys.executable,
+            "-m",
+            "tensctl",
+            "run",
+            str(SHORT),
+            "--device",
+            sim.address,
+            "--yes",
+            "--json",
+        ]
+        proc = subprocess.Popen(
+            cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, stdin=subprocess.DEVNULL
+        )
+        assert proc.stdout is not None
+        for line in proc.stdout:
+            if '"state": "stimulating"' in line:
+                break
+        proc.send_signal(signal.SIGINT)
+        code = proc.wait(timeout=30)
+        time.sleep(0.2)
+        log = sim.log()
+    assert code == 7
+    delivered = outputs(log)
+    top = delivered.index(max(delivered))
+    assert len(delivered[top:]) > 2 and delivered[-1] == 0  # ramped down, not dropped
+
+
+def test_refused_by_safety_exits_4_and_nothing_is_delivered(tmp_path: Path) -> None:
+    with SimProcess("pty", tmp_path / "sim.jsonl") as sim:
+        code, _, err = run(sim.address, "--intensity", "1=150")
+        log = sim.log()
+    assert code == 4 and "above the ceiling" in err
+    assert outputs(log) == []
+
+
+def test_speed_is_refused_off_the_simulator(tmp_path: Path) -> None:
+    with SimProcess("pty", tmp_path / "sim.jsonl") as sim:
+        code, _, err = run(sim.address, "--speed", "10")
+    assert code == 2 and "only to the built-in simulator" in err
+
+
+def test_missing_device_exits_5() -> None:
+    code, _, err = run("/dev/tensctl-no-such-port")
+    assert code == 5 and "No such file or directory" in err
