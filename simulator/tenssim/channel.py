@@ -73,15 +73,24 @@ class Channel:
     delivered_charge_pc: float = 0.0
     net_charge_pc: float = 0.0
     delivered_peak_ua: float = 0.0
+    _plan: list[tuple[float, Segment]] = field(default_factory=list, repr=False)
+    _plan_for: Configure | None = field(default=None, repr=False)
 
     @property
     def output_on(self) -> bool:
         return self.running and self.amplitude_ua > 0
 
+    def plan(self) -> list[tuple[float, Segment]]:
+        """The configuration's repeating segments (computed once per configuration)."""
+        assert self.config is not None
+        if self._plan_for is not self.config:
+            self._plan, self._plan_for = segments(self.config), self.config
+        return self._plan
+
     def segment(self, now_s: float) -> Segment | None:
         if self.config is None:
             return None
-        plan = segments(self.config)
+        plan = self.plan()
         if len(plan) == 1:
             return plan[0][1]
         cycle = sum(d for d, _ in plan)
@@ -96,7 +105,7 @@ class Channel:
         """Pulses emitted in [t0, t1) at the current configuration (rate integrated)."""
         if self.config is None or t1 <= t0:
             return 0.0
-        plan = segments(self.config)
+        plan = self.plan()
         if len(plan) == 1:
             return plan[0][1].rate_hz * (t1 - t0)
         cycle = sum(d for d, _ in plan)

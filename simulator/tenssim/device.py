@@ -16,7 +16,7 @@ from tensctl.model.device import DeviceProfile
 from tensctl.wire import Deframer, FrameError, encode
 from tensctl.wire.messages import Message
 from tenssim import scenario as sc
-from tenssim.firmware import Firmware, LogSink, _no_log
+from tenssim.firmware import TELEMETRY_INTERVAL_S, Firmware, LogSink, _no_log
 from tenssim.link import Link
 from tenssim.load import Load, Peel
 
@@ -30,12 +30,13 @@ class SimDevice:
         seed: int = 0,
         serial: str = "TS-0001",
         log: LogSink = _no_log,
+        telemetry_interval_s: float = TELEMETRY_INTERVAL_S,
     ) -> None:
         self.lock = threading.RLock()  # transports may feed and tick from different threads
         self.log = log
         self.scenario = scenario or sc.Scenario(format_version=1, id="none")
         self.link = Link(seed)
-        self.firmware = Firmware(profile, now_s, serial=serial, log=log)
+        self.firmware = Firmware(profile, now_s, serial, log, telemetry_interval_s)
         for number, spec in self.scenario.loads.items():
             if number <= len(self.firmware.channels):
                 self.firmware.channel(number).load = Load(**spec.model_dump())
@@ -45,6 +46,7 @@ class SimDevice:
         self._pending = self.scenario.timeline()
         self._zero_s: float | None = now_s if self.scenario.clock == "boot" else None
         self._offline_until_s = -math.inf
+        self._advanced_s = -math.inf
         self._send(self.firmware.greeting, now_s)
 
     # ---- the transport's side ----------------------------------------------------------
@@ -64,6 +66,9 @@ class SimDevice:
 
     def advance(self, now_s: float) -> None:
         with self.lock:
+            if now_s == self._advanced_s:
+                return  # nothing has happened since
+            self._advanced_s = now_s
             self._play(now_s)
             if now_s >= self._offline_until_s:
                 self._send(self.firmware.tick(now_s), now_s)

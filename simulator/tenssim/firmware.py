@@ -45,10 +45,22 @@ def _no_log(entry: dict[str, Any]) -> None:
     pass
 
 
+def _name(msg_type: int) -> str:
+    known = MsgType._value2member_map_.get(msg_type)
+    return known.name if isinstance(known, MsgType) else hex(msg_type)
+
+
 class Firmware:
     def __init__(
-        self, profile: DeviceProfile, now_s: float, serial: str = "TS-0001", log: LogSink = _no_log
+        self,
+        profile: DeviceProfile,
+        now_s: float,
+        serial: str = "TS-0001",
+        log: LogSink = _no_log,
+        telemetry_interval_s: float = TELEMETRY_INTERVAL_S,
     ) -> None:
+        self.telemetry_interval_s = telemetry_interval_s
+        self.logging = log is not _no_log
         self.profile, self.limits, self.serial, self.log = (
             profile,
             Limits.from_profile(profile),
@@ -100,11 +112,6 @@ class Firmware:
         out = self.tick(now_s)
         before = self._outputs()
         message = decode_message(frame)
-        name = (
-            MsgType(frame.type).name
-            if frame.type in MsgType._value2member_map_
-            else hex(frame.type)
-        )
         outcome: bytes | ErrorCode
         if isinstance(message, MessageError):
             unknown = message.detail == "unknown message type"
@@ -120,21 +127,27 @@ class Firmware:
             if isinstance(outcome, ErrorCode)
             else Ack(frame.seq, frame.type, outcome)
         )
+        if self.logging:
+            self._log_command(frame, message, code, now_s)
+        out.append(reply)
+        out += self.pushed
+        self.pushed = []
+        out += self._changes(before, now_s, cause=_name(frame.type).lower())
+        return out
+
+    def _log_command(
+        self, frame: Frame, message: Message | MessageError, code: ErrorCode | None, now_s: float
+    ) -> None:
         self.log(
             {
                 "t": now_s,
                 "event": "command",
                 "seq": frame.seq,
-                "type": name,
+                "type": _name(frame.type),
                 "fields": vars(message) if not isinstance(message, MessageError) else {},
                 "result": "ack" if code is None else f"nack:{code.name}",
             }
         )
-        out.append(reply)
-        out += self.pushed
-        self.pushed = []
-        out += self._changes(before, now_s, cause=name.lower())
-        return out
 
     def _stale(self, frame: Frame) -> bool:
         if self.last_seq is None or frame.type == MsgType.IDENTIFY:
@@ -159,8 +172,8 @@ class Firmware:
         """Advance to ``now_s``: account pulses, run the watchdog and the load monitor."""
         out: list[Message] = []
         t0 = self.last_tick_s
-        if now_s < t0:
-            return out
+        if now_s <= t0:
+            return out  # no time has passed: nothing to account or watch
         deadline = self.last_valid_s + self.limits.watchdog_s
         if now_s >= deadline and any(ch.running for ch in self.channels):
             # the model's timer fires at the deadline; how late this tick noticed is logged
@@ -176,7 +189,7 @@ class Firmware:
             out += self._monitor(ch, now_s)
             if ch.faults and self._cause_present(ch, now_s):
                 ch.cause_seen_s = now_s
-        if now_s - self.last_telemetry_s >= TELEMETRY_INTERVAL_S:
+        if now_s - self.last_telemetry_s >= self.telemetry_interval_s:
             self.last_telemetry_s = now_s
             out += [self.telemetry(ch, now_s) for ch in self.channels]
         return out

@@ -19,6 +19,7 @@ POLL_S = 0.002
 
 class SimPort:
     synchronous = True
+    ticking = False
     """The device answers inside :meth:`write`; :meth:`read_available` collects it."""
 
     def __init__(self, device: SimDevice, clock: Callable[[], float], timeout: float = 0.05):
@@ -52,6 +53,7 @@ class SimPort:
 
     def start_ticking(self, period_s: float = POLL_S) -> None:
         """Advance the device from a thread, as real hardware runs on its own."""
+        self.ticking = True
 
         def tick() -> None:
             while self.is_open:

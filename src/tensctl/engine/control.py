@@ -12,9 +12,9 @@ events (faults, reboot, link loss) turned into faults.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from tensctl.drivers.base import ChannelSettings
 from tensctl.drivers.errors import CommandRefused, DriverError, LinkLost
@@ -120,12 +120,18 @@ def tick(s: Session) -> None:
             return
         s.progress.last_tick_s = now
         s.progress.tick_due_s = next_tick_s(s, now)
-        try:
-            _tick(s, now)
-        except LinkLost as exc:
-            s.fault("link_lost", str(exc))
-        except DriverError as exc:
-            s.fault("device", str(exc))
+        guarded(s, _tick, now)
+
+
+def guarded(s: Session, action: Callable[..., object], *args: Any) -> None:
+    """Run ``action``; if the device cannot be reached or refuses, the output is no longer
+    provably within limits: latch a fault (every output to 0)."""
+    try:
+        action(s, *args)
+    except LinkLost as exc:
+        s.fault("link_lost", str(exc))
+    except DriverError as exc:
+        s.fault("device", str(exc))
 
 
 def _tick(s: Session, now: float) -> None:

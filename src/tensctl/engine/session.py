@@ -285,7 +285,7 @@ class Session:
         with self.lock:
             self.fire(Trigger.pause)
             self.progress.pause_started_s = self.clock.now()
-            control.send_levels(self, {ch: 0.0 for ch in self.channels})  # a decrease: at once
+            control.guarded(self, control.send_levels, {ch: 0.0 for ch in self.channels})
 
     def resume(self) -> None:
         with self.lock:
