@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import math
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from tensctl.wire.codes import Fault, ModeCode, WaveformCode
@@ -67,7 +68,8 @@ class Channel:
     cause_seen_s: float = -math.inf
     trips: deque[float] = field(default_factory=deque)
     over_current: bool = False
-    baseline_ohm: float | None = None
+    baseline_ohm: float | None = None  # load at START, measured at baseline_width_us
+    baseline_width_us: int = 100
     increases: deque[tuple[float, int]] = field(default_factory=deque)
     pulses: float = 0.0
     delivered_charge_pc: float = 0.0
@@ -101,41 +103,42 @@ class Channel:
             t -= dwell
         return plan[-1][1]
 
-    def pulses_between(self, t0: float, t1: float) -> float:
-        """Pulses emitted in [t0, t1) at the current configuration (rate integrated)."""
+    def time_in_steps(self, t0: float, t1: float) -> list[tuple[float, Segment]]:
+        """How long [t0, t1) spends in each step of the plan (whole cycles in one sum)."""
         if self.config is None or t1 <= t0:
-            return 0.0
+            return []
         plan = self.plan()
         if len(plan) == 1:
-            return plan[0][1].rate_hz * (t1 - t0)
+            return [(t1 - t0, plan[0][1])]
         cycle = sum(d for d, _ in plan)
-        per_cycle = sum(d * seg.rate_hz for d, seg in plan)
 
-        def upto(t: float) -> float:  # pulses from the start to t
+        def upto(t: float, offset_s: float, dwell_s: float) -> float:  # in this step by t
             n, rem = divmod(max(0.0, t - self.started_s), cycle)
-            total = n * per_cycle
-            for dwell, seg in plan:
-                total += min(rem, dwell) * seg.rate_hz
-                rem -= dwell
-                if rem <= 0:
-                    break
-            return total
+            return n * dwell_s + min(max(rem - offset_s, 0.0), dwell_s)
 
-        return upto(t1) - upto(t0)
+        spans, offset_s = [], 0.0
+        for dwell_s, seg in plan:
+            spans.append((upto(t1, offset_s, dwell_s) - upto(t0, offset_s, dwell_s), seg))
+            offset_s += dwell_s
+        return spans
 
-    def account(self, t0: float, t1: float, delivered_ua: float) -> None:
-        """Add the pulses of [t0, t1) delivered at ``delivered_ua`` to the totals."""
+    def pulses_between(self, t0: float, t1: float) -> float:
+        """Pulses emitted in [t0, t1) at the current configuration (rate integrated)."""
+        return sum(span_s * seg.rate_hz for span_s, seg in self.time_in_steps(t0, t1))
+
+    def account(self, t0: float, t1: float, delivered_ua: Callable[[Segment], float]) -> None:
+        """Add the pulses of [t0, t1) to the totals, each step's pulses at its own width and
+        the current ``delivered_ua(step)`` that width lets through."""
         if not self.output_on or self.config is None:
             return
-        n = self.pulses_between(t0, t1)
-        seg = self.segment(t0)
-        assert seg is not None
         amp_ratio, width_ratio = phase_ratios(self.config)
-        q1 = delivered_ua * seg.pulse_width_us
-        q2 = delivered_ua * amp_ratio * seg.pulse_width_us * width_ratio
-        self.pulses += n
-        self.delivered_charge_pc += n * (q1 + q2)
-        self.net_charge_pc += n * (q1 - q2)
+        for span_s, seg in self.time_in_steps(t0, t1):
+            n = span_s * seg.rate_hz
+            q1 = delivered_ua(seg) * seg.pulse_width_us
+            q2 = q1 * amp_ratio * width_ratio
+            self.pulses += n
+            self.delivered_charge_pc += n * (q1 + q2)
+            self.net_charge_pc += n * (q1 - q2)
 
     def rms_ua(self, now_s: float, delivered_ua: float) -> float:
         """r.m.s. current of the train now: I·sqrt(pw·(1 + a²·w)·rate)."""

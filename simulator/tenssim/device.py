@@ -133,7 +133,8 @@ class SimDevice:
             if at_s > now_s:
                 return
             self._pending.pop(0)
-            self.firmware.tick(at_s)  # the world changes at at_s, not when we look
+            # the world changes at at_s, not when we look; what that tick says is sent
+            self._send(self.firmware.tick(at_s), at_s)
             self._apply(event, at_s)
 
     def _apply(self, event: sc.ScenarioEvent, at_s: float) -> None:
@@ -171,7 +172,8 @@ class SimDevice:
             case sc.Reboot(offline_ms=ms):
                 fw.power_off(at_s)
                 self._offline_until_s = at_s + ms / 1000
-                self._outbox.clear()
+                # what already left the device stays readable; what it still held is lost
+                self._outbox = [(t, data) for t, data in self._outbox if t <= at_s]
                 self._deframer = Deframer()
                 booted = fw.boot(self._offline_until_s)
                 self._send(booted, self._offline_until_s)

@@ -16,6 +16,7 @@ from __future__ import annotations
 import math
 from collections import deque
 from collections.abc import Callable
+from functools import partial
 from typing import Any
 
 from tensctl.model.device import DeviceProfile
@@ -70,6 +71,7 @@ class Firmware:
         self.channels = [Channel(n) for n in range(1, self.limits.channels + 1)]
         self.battery_low = False
         self.pushed: list[Message] = []
+        self._snapshot: list[tuple[bool, int]] | None = None
         """Events a handler raised, sent after its reply."""
         self.greeting = self.boot(now_s, reboot=False)
         """The BOOT event sent when the device powers up."""
@@ -110,14 +112,18 @@ class Firmware:
     def handle(self, frame: Frame, now_s: float) -> list[Message]:
         """One valid frame from the host → its reply (and any telemetry it causes)."""
         out = self.tick(now_s)
-        before = self._outputs()
+        before = self._snapshot = self._outputs()  # trips during dispatch log against it
         message = decode_message(frame)
         outcome: bytes | ErrorCode
         if isinstance(message, MessageError):
             unknown = message.detail == "unknown message type"
             outcome = ErrorCode.UNKNOWN_TYPE if unknown else ErrorCode.BAD_LENGTH
-        elif self._stale(frame) and frame.type != MsgType.EMERGENCY_STOP:  # stops always act
-            outcome = ErrorCode.STALE_SEQUENCE
+        elif frame.type >= MsgType.ACK:  # a device→host type is not a request: no seq, no feed
+            outcome = ErrorCode.UNKNOWN_TYPE
+        elif self._stale(frame):
+            # a stop always acts, but a stale one must not rewind the sequence check
+            stop = frame.type == MsgType.EMERGENCY_STOP
+            outcome = handlers.dispatch(self, message, now_s) if stop else ErrorCode.STALE_SEQUENCE
         else:
             self.last_valid_s, self.last_seq = now_s, frame.seq
             outcome = handlers.dispatch(self, message, now_s)
@@ -133,6 +139,7 @@ class Firmware:
         out += self.pushed
         self.pushed = []
         out += self._changes(before, now_s, cause=_name(frame.type).lower())
+        self._snapshot = None
         return out
 
     def _log_command(
@@ -197,7 +204,7 @@ class Firmware:
     def _account(self, t0: float, t1: float) -> None:
         for ch in self.channels:
             if ch.output_on and ch.config is not None:
-                ch.account(t0, t1, self._delivered(ch, t0))
+                ch.account(t0, t1, partial(monitor.delivered_at, ch, self.limits.compliance_v, t0))
 
     def impedance(self, ch: Channel, now_s: float) -> float:
         return monitor.impedance(ch, now_s)
@@ -218,7 +225,7 @@ class Firmware:
     # ---- faults ------------------------------------------------------------------------
 
     def trip(self, ch: Channel, flag: Fault, now_s: float) -> list[Message]:
-        before = self._outputs()
+        before = self._snapshot if self._snapshot is not None else self._outputs()
         ch.trip(flag, now_s, counts=not flag & DEVICE_FAULTS)
         self.log({"t": now_s, "event": "fault", "channel": ch.number, "fault": flag.name})
         event = Event(self.ms(now_s), ch.number, EventCode.FAULT, ch.faults)
@@ -297,10 +304,12 @@ class Firmware:
         return [(ch.running, ch.amplitude_ua) for ch in self.channels]
 
     def _changes(self, before: list[tuple[bool, int]], now_s: float, cause: str) -> list[Message]:
-        """Log every output change since ``before`` and push telemetry for those channels."""
+        """Log every output change since ``before`` and push telemetry for those channels;
+        ``before`` is brought up to date so a change is reported once."""
         out: list[Message] = []
-        for ch, (running, amp) in zip(self.channels, before, strict=True):
+        for i, (ch, (running, amp)) in enumerate(zip(self.channels, before, strict=True)):
             if (ch.running, ch.amplitude_ua) != (running, amp):
+                before[i] = (ch.running, ch.amplitude_ua)
                 self.log(
                     {
                         "t": now_s,

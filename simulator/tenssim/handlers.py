@@ -20,6 +20,7 @@ from tensctl.wire.messages import (
     Start,
     Stop,
 )
+from tenssim import monitor
 
 if TYPE_CHECKING:
     from tenssim.firmware import Firmware
@@ -99,6 +100,7 @@ def _start(fw: Firmware, m: Start, now_s: float) -> Result:
             ch.running, ch.started_s = True, now_s
             z = fw.impedance(ch, now_s)
             ch.baseline_ohm = z if z != float("inf") else None
+            ch.baseline_width_us = monitor.pulse_width_us(ch, now_s)
     return b""
 
 

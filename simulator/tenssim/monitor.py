@@ -11,7 +11,7 @@ from __future__ import annotations
 import math
 
 from tensctl.wire.codes import Fault
-from tenssim.channel import Channel
+from tenssim.channel import Channel, Segment
 from tenssim.limits import (
     COMPLIANCE_FRACTION,
     OPEN_CIRCUIT_OHM,
@@ -39,6 +39,11 @@ def delivered_ua(ch: Channel, compliance_v: float, now_s: float) -> float:
     return ch.load.delivered_ua(ch.amplitude_ua, width, compliance_v, now_s)
 
 
+def delivered_at(ch: Channel, compliance_v: float, now_s: float, seg: Segment) -> float:
+    """The current one step's pulses carry (its width sets the load's voltage)."""
+    return ch.load.delivered_ua(ch.amplitude_ua, seg.pulse_width_us, compliance_v, now_s)
+
+
 def measured_peak_ua(ch: Channel, compliance_v: float, now_s: float) -> float:
     delivered = delivered_ua(ch, compliance_v, now_s)
     if ch.over_current and ch.output_on:
@@ -61,14 +66,17 @@ def load_fault(ch: Channel, compliance_v: float, now_s: float) -> Fault:
         return Fault.OVER_CURRENT
     if delivered_ua(ch, compliance_v, now_s) < commanded * COMPLIANCE_FRACTION:
         return Fault.COMPLIANCE
-    if ch.baseline_ohm and z >= ch.baseline_ohm * PEEL_TRIP_RATIO:
-        return Fault.PEEL
+    # peel compares like with like: the load now, at the width the baseline was taken at
+    if ch.baseline_ohm:
+        z_then_width = ch.load.impedance_ohm(ch.baseline_width_us, now_s)
+        if z_then_width >= ch.baseline_ohm * PEEL_TRIP_RATIO:
+            return Fault.PEEL
     return Fault.NONE
 
 
 def cause_present(ch: Channel, battery_low: bool, now_s: float) -> bool:
     """Whether the cause of one of the channel's latched faults is still there."""
-    z = ch.load.impedance_ohm(PROBE_WIDTH_US, now_s)
+    z = impedance(ch, now_s)  # at the configured width, as the trip was judged
     open_now = math.isinf(z) or z > OPEN_CIRCUIT_OHM
     checks = (
         (Fault.OPEN_CIRCUIT | Fault.PEEL, open_now),
