@@ -80,9 +80,9 @@ def test_resolution_rounds_down_never_up() -> None:
 def test_zeroed_forgets_the_history() -> None:
     s = fresh()
     s.sent(1, 1.0, 0.0)
-    s.guards[1].baseline_ohm = 1000.0
+    s.guards[1].baseline_ohm[200] = 1000.0
     s.zeroed(1)
-    assert s.guards[1].sent_ma == 0.0 and s.guards[1].baseline_ohm is None
+    assert s.guards[1].sent_ma == 0.0 and not s.guards[1].baseline_ohm
     assert s.guards[1].increases == type(s.guards[1].increases)()
     s.sent(1, 0.5, 0.0)
     s.sent(1, 0.2, 0.1)  # a decrease records no increase
@@ -158,6 +158,16 @@ def test_peel_baseline_resets_only_when_the_channel_is_zeroed() -> None:
     s.zeroed(1)
     assert s.judge(1, reading(impedance_ohm=3100.0)).action is Action.ok  # new baseline
     assert s.judge(1, reading(impedance_ohm=4000.0)).action is Action.ok
+
+
+def test_peel_compares_impedance_at_the_same_pulse_width() -> None:
+    s = fresh()
+    assert s.judge(1, reading(impedance_ohm=1000.0, pulse_width_us=50.0)).action is Action.ok
+    # a wider pulse sees more of the skin's capacitance: a higher reading, not a peel
+    assert s.judge(1, reading(impedance_ohm=2200.0, pulse_width_us=200.0)).action is Action.ok
+    assert s.judge(1, reading(impedance_ohm=1100.0, pulse_width_us=50.0)).action is Action.ok
+    trip = s.judge(1, reading(impedance_ohm=4400.0, pulse_width_us=200.0))
+    assert trip.action is Action.trip and trip.rule == "peel"
 
 
 @pytest.mark.parametrize(

@@ -119,8 +119,8 @@ def tick(s: Session) -> None:
             s.fault("host_watchdog", f"the supervisor tick is {(now - due) * 1000:.0f} ms late")
             return
         s.progress.last_tick_s = now
-        s.progress.tick_due_s = next_tick_s(s, now)
         guarded(s, _tick, now)
+        s.progress.tick_due_s = next_tick_s(s, now)  # after the tick: it knows what was sent
 
 
 def guarded(s: Session, action: Callable[..., object], *args: Any) -> None:

@@ -44,8 +44,11 @@ class HostWatchdog:
 def run(session: Session, on_tick: Callable[[], None] | None = None) -> State:
     """Tick ``session`` when each tick is due (every 100 ms of its clock, or later on a
     virtual-time plateau) until it completes, faults or stops. Deadlines come from the
-    session, never from summed sleeps; a late wake-up is not carried forward."""
+    session, never from summed sleeps; a late wake-up is not carried forward. A session
+    that is ready (checked) is started first."""
     clock = session.clock
+    if session.state is State.ready:
+        session.start()
     while session.state not in TERMINAL:
         due = session.progress.tick_due_s
         clock.sleep_until(due if due is not None else clock.now())

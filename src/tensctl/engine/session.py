@@ -18,20 +18,18 @@ from transitions import EventData
 
 from tensctl.drivers.base import DeviceInfo, Driver
 from tensctl.drivers.errors import DriverError, LinkLost
-from tensctl.engine import control
+from tensctl.engine import checks, control
 from tensctl.engine.clock import Clock
 from tensctl.engine.control import RunState, heartbeat_interval_s
 from tensctl.engine.events import EventHub, Listener, SessionEvent
-from tensctl.engine.plan import SafetyInputs, resolve_targets
+from tensctl.engine.plan import SafetyInputs
 from tensctl.engine.states import OUTPUT_STATES, State, Trigger, build_machine
 from tensctl.engine.timeline import Timeline
 from tensctl.engine.titration import Titration
-from tensctl.errors import DeviceError, InputError, Problem, SafetyRefused
+from tensctl.errors import InputError, Problem, SafetyRefused
 from tensctl.model.device import DeviceProfile
 from tensctl.model.electrodes import Electrode
 from tensctl.model.protocol import Protocol, Threshold
-from tensctl.safety import check_protocol
-from tensctl.safety.limits import limit
 from tensctl.safety.supervisor import Supervisor
 
 TERMINAL = frozenset({State.completed, State.fault, State.stopped})
@@ -142,13 +140,7 @@ class Session:
 
     def connect(self) -> DeviceInfo:
         info = self.driver.identify()
-        p = self.device
-        if info.channels < len(self.channels) or info.max_amplitude_ma > p.amplitude.max_ma:
-            raise DeviceError(
-                f"the device ({info.model}, {info.channels} channels, "
-                f"{info.max_amplitude_ma:g} mA) does not match profile '{p.id}' "
-                f"({p.channels} channels, {p.amplitude.max_ma:g} mA)"
-            )
+        checks.match_profile(info, self.device, len(self.channels))
         self.info = info
         self.driver.events()  # what happened before this session (the power-up greeting)
         self.fire(Trigger.connect)
@@ -159,81 +151,11 @@ class Session:
         ceilings. Refusals raise :class:`SafetyRefused` and leave the session connected."""
         self.fire(Trigger.check)
         try:
-            self._check()
+            checks.run(self)
         except Exception:
             self.fire(Trigger.checks_failed)
             raise
         self.fire(Trigger.checks_passed)
-
-    def _check(self) -> None:
-        open_ohm = limit("open_circuit_ohm").value
-        for ch in self.channels:
-            z = self.driver.measure_impedance(ch)
-            self.emit("impedance", channel=ch, impedance_ohm=None if math.isinf(z) else z)
-            if math.isinf(z) or z > open_ohm:
-                raise SafetyRefused(
-                    f"channel {ch}: electrode not attached (load above {open_ohm:,.0f} Ω)"
-                )
-        if not self.screened:
-            raise SafetyRefused(
-                "contraindication screening has not been confirmed for this patient"
-            )
-        targets = resolve_targets(self.protocol, self.given_ma, self.thresholds)
-        self.checked = all(v is not None for v in targets.values())
-        upper = {ch: self._upper_ma(ch) for ch in self.channels}
-        if not self.checked:
-            self.ceilings_ma = upper
-            missing = [ch for ch, v in targets.items() if v is None]
-            self.emit("warning", rule="titration", message=f"titrate channel(s) {missing} first")
-            return
-        resolved = {ch: float(v) for ch, v in targets.items() if v is not None}
-        above = [f"channel {ch}: {v:g} mA" for ch, v in resolved.items() if v > upper[ch]]
-        if above:
-            ceilings = ", ".join(f"channel {ch} {upper[ch]:g} mA" for ch in self.channels)
-            raise SafetyRefused(
-                f"target above the ceiling ({'; '.join(above)}; ceilings: {ceilings})"
-            )
-        self.targets_ma = resolved
-        report = check_protocol(
-            self.protocol,
-            self.device,
-            self.targets_ma,
-            self.safety.electrodes,
-            self.safety.acknowledged,
-        )
-        if not report.ok:
-            self.checked = False
-            lines = "; ".join(f"{f.rule} at {f.path}: {f.message}" for f in report.violations)
-            raise SafetyRefused(
-                f"protocol '{self.protocol.id}' refused at {self.targets_ma}: {lines}"
-            )
-        self.ceilings_ma = self._ceilings(upper)
-        self.supervisor = Supervisor(self.device, self.ceilings_ma)
-        self.timeline = Timeline(self.protocol, self.targets_ma)
-        self.emit("checked", targets_ma=self.targets_ma, ceilings_ma=self.ceilings_ma)
-
-    def _upper_ma(self, ch: int) -> float:
-        channel = next(c for c in self.protocol.channels if c.id == ch)
-        candidates = [self.device.amplitude.max_ma, self.given_ceiling_ma.get(ch, math.inf)]
-        candidates.append(self.protocol.channel_ceiling_ma(channel) or math.inf)
-        noxious = self.thresholds.get(ch, {}).get(Threshold.N)
-        if noxious is not None:
-            candidates.append(noxious)
-        return min(candidates)
-
-    def _ceilings(self, upper: dict[int, float]) -> dict[int, float]:
-        """Per channel, the highest amplitude the static check passes at (others at their
-        targets); if all channels at those ceilings together fail, the targets."""
-        ceilings = {
-            ch: max(
-                self.targets_ma[ch], self.safety.checked_ceiling(ch, upper[ch], self.targets_ma)
-            )
-            for ch in self.channels
-        }
-        if self.safety.passes(ceilings):
-            return ceilings
-        self.emit("warning", rule="ceiling", message="ceilings held at the targets (shared sites)")
-        return dict(self.targets_ma)
 
     # ---- operator actions ----------------------------------------------------------------
 
@@ -242,7 +164,7 @@ class Session:
             raise InputError([Problem(f"no channel {channel} in this protocol", "<api>")])
         with self.lock:
             others = {ch: 0.0 for ch in self.channels if ch != channel}
-            top = self.safety.checked_ceiling(channel, self._upper_ma(channel), others)
+            top = self.safety.checked_ceiling(channel, checks.upper_ma(self, channel), others)
             self.titration = Titration(channel, top, step_ma=self.supervisor.step_ma)
             self.fire(Trigger.titrate)
             return self.titration

@@ -59,7 +59,9 @@ class ChannelGuard:
     ceiling_ma: float
     sent_ma: float = 0.0
     increases: deque[tuple[float, float]] = field(default_factory=deque)
-    baseline_ohm: float | None = None
+    # impedance at the first report of each pulse width: a load's impedance depends on the
+    # width it is measured at, so peel compares like with like (width modulation is legal)
+    baseline_ohm: dict[int, float] = field(default_factory=dict)
     halved: bool = False
 
     def risen_within(self, now_s: float) -> float:
@@ -108,7 +110,8 @@ class Supervisor:
     def zeroed(self, channel: int) -> None:
         """The channel's output went to 0 (stop, fault): forget its history."""
         guard = self.guards[channel]
-        guard.sent_ma, guard.baseline_ohm, guard.halved = 0.0, None, False
+        guard.sent_ma, guard.halved = 0.0, False
+        guard.baseline_ohm.clear()
         guard.increases.clear()
 
     def judge(
@@ -133,7 +136,7 @@ class Supervisor:
         for verdict in checks:
             if verdict is not OK:
                 return verdict
-        return self._peel(guard, r.impedance_ohm)
+        return self._peel(guard, r.impedance_ohm, round(r.pulse_width_us))
 
     @staticmethod
     def _open_circuit(r: Reading) -> Verdict:
@@ -170,11 +173,9 @@ class Supervisor:
         return OK
 
     @staticmethod
-    def _peel(guard: ChannelGuard, impedance_ohm: float) -> Verdict:
-        if guard.baseline_ohm is None:
-            guard.baseline_ohm = impedance_ohm
-            return OK
-        ratio = impedance_ohm / guard.baseline_ohm
+    def _peel(guard: ChannelGuard, impedance_ohm: float, width_us: int) -> Verdict:
+        baseline_ohm = guard.baseline_ohm.setdefault(width_us, impedance_ohm)
+        ratio = impedance_ohm / baseline_ohm
         if ratio >= limit("peel_trip_ratio").value:
             return Verdict(Action.trip, "peel", f"impedance {ratio:.2f}× its baseline")
         if ratio >= limit("peel_warn_ratio").value and not guard.halved:
