@@ -43,9 +43,7 @@ from tensctl.model.loader import load_device
 from tensctl.model.protocol import Protocol, Threshold
 
 
-def _profile_for(url: str, info: DeviceInfo, profile: str | None) -> DeviceProfile:
-    if profile is not None:
-        return find_device(profile)[0]
+def _profile_for(url: str, info: DeviceInfo) -> DeviceProfile:
     if url.startswith("sim://"):
         return find_device(url[len("sim://") :].split("?")[0] or DEFAULT_DEVICE)[0]
     for path in library_files(device_dirs()).values():
@@ -118,7 +116,7 @@ class RunningSession(Session):
         """Start (if ready) and tick until the session ends; ``background=True`` returns at
         once and runs it on a thread (then :meth:`wait`)."""
         if self.state is State.ready:
-            self.start()
+            self.start()  # here, so a refusal raises in the caller's thread
         runner = run if getattr(self.clock, "virtual", False) else run_realtime
         if background:
             self._thread = threading.Thread(target=runner, args=(self,), daemon=True)
@@ -173,10 +171,14 @@ def connect(
         clock = ScaledClock(speed)
     else:
         clock = RealClock()
-    driver = open_driver(url, DriverOptions(clock=clock, realtime=not virtual, **options))
+    named = find_device(profile)[0] if profile is not None else None
+    line = named.serial if named is not None else None
+    driver = open_driver(
+        url, DriverOptions(clock=clock, realtime=not virtual, line=line, **options)
+    )
     try:
         info = driver.identify()
-        chosen = _profile_for(url, info, profile)
+        chosen = named or _profile_for(url, info)
     except BaseException:
         driver.close()
         raise

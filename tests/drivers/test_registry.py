@@ -10,8 +10,9 @@ import pytest
 from tensctl.drivers import registry
 from tensctl.drivers.base import AlternationStep, ChannelSettings
 from tensctl.drivers.errors import CommandRefused, DeviceNotFound, LinkLost, UnknownScheme
-from tensctl.drivers.registry import DriverOptions, open_driver
+from tensctl.drivers.registry import DriverOptions, open_driver, open_serial
 from tensctl.errors import InputError
+from tensctl.model.device import SerialSettings
 
 
 class _EntryPoint:
@@ -110,3 +111,18 @@ def test_closed_driver_reports_link_lost_and_close_is_idempotent() -> None:
     with pytest.raises(LinkLost, match="closed"):
         driver.heartbeat()
     assert LinkLost("x").exit_code == 6
+
+
+def test_serial_ports_open_with_the_profiles_line_settings() -> None:
+    line = SerialSettings(baudrate=460800, bytesize=8, parity="E", stopbits=1)
+    driver = open_serial("serial://loop://", DriverOptions(line=line))
+    try:
+        port = driver._port  # what pyserial was asked for
+        assert (port.baudrate, port.bytesize, port.parity, port.stopbits) == (460800, 8, "E", 1)
+    finally:
+        driver.close()
+    default = open_serial("serial://loop://", DriverOptions())
+    try:
+        assert (default._port.baudrate, default._port.parity) == (115200, "N")
+    finally:
+        default.close()

@@ -25,6 +25,7 @@ from tensctl.drivers.base import Driver
 from tensctl.drivers.errors import DeviceBusy, DeviceNotFound, UnknownScheme
 from tensctl.drivers.native import NativeDriver, Port
 from tensctl.errors import InputError, Problem
+from tensctl.model.device import SerialSettings
 from tensctl.model.library import DEFAULT_DEVICE, find_device
 
 if TYPE_CHECKING:
@@ -43,7 +44,8 @@ class DriverOptions:
     the host talks to it."""
     timeout_s: float = 0.25
     retries: int = 2
-    baudrate: int | None = None
+    line: SerialSettings | None = None
+    """A serial port's line settings (a named profile's ``serial``); 115200 8N1 if none."""
     extra: dict[str, str] = field(default_factory=dict)
 
 
@@ -100,9 +102,16 @@ def open_serial(url: str, options: DriverOptions) -> Driver:
         if target.startswith("socket://"):
             port = serial.serial_for_url(target, timeout=0.01, write_timeout=1.0)
         else:  # exclusive: a second controller on the same port gets DeviceBusy
-            baudrate = options.baudrate or 115200
+            line = options.line or SerialSettings(baudrate=115200)
             port = serial.serial_for_url(
-                target, baudrate=baudrate, timeout=0.01, write_timeout=1.0, exclusive=True
+                target,
+                baudrate=line.baudrate,
+                bytesize=line.bytesize,
+                parity=line.parity,
+                stopbits=line.stopbits,
+                timeout=0.01,
+                write_timeout=1.0,
+                exclusive=True,
             )
     except serial.SerialException as exc:
         text = str(exc)
