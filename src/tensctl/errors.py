@@ -20,6 +20,8 @@ EXIT_CODES: dict[str, tuple[int, str]] = {
     "fault": (6, "a fault latched during the session (output was taken to 0)"),
     "stopped": (7, "the session was stopped by the user before it completed"),
     "missing_extra": (8, "an optional feature's dependencies are not installed"),
+    "store": (9, "the session store cannot be opened, read or written"),
+    "tampered": (10, "a stored session record was changed after it was written (verify)"),
 }
 
 
@@ -99,3 +101,11 @@ class StoppedByUser(TensctlError):
 
 class MissingExtra(TensctlError):
     kind = "missing_extra"
+
+
+class StoreError(TensctlError):
+    kind = "store"
+
+
+class TamperedRecord(TensctlError):
+    kind = "tampered"
