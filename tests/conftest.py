@@ -28,3 +28,15 @@ def cli(capsys: pytest.CaptureFixture[str]):  # type: ignore[no-untyped-def]
         return CliResult(code, captured.out, captured.err)
 
     return run
+
+
+@pytest.fixture(autouse=True)
+def _session_store(
+    tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch
+) -> Path:
+    """Sessions recorded by tests (and by the processes they start) go to a scratch store,
+    never to the user's."""
+    path = tmp_path_factory.mktemp("store") / "sessions.sqlite3"
+    monkeypatch.setenv("TENSCTL_DB", str(path))
+    monkeypatch.setenv("TENSCTL_OPERATOR", "test-operator")
+    return path

@@ -16,6 +16,14 @@ def test_scripted_study(capsys: pytest.CaptureFixture[str]) -> None:
     runpy.run_path(str(EXAMPLES / "scripted_study.py"), run_name="not_main")["main"]()
     out = capsys.readouterr().out
     assert out.count("completed after") == 3
+    from tensctl.journal.store import Store
+    from tensctl.journal.summary import summarise
+
+    with Store() as store:  # the test's scratch store ($TENSCTL_DB)
+        rows = store.sessions("STUDY-007")
+        summaries = [summarise(r, store.events(r["id"])) for r in rows]
+    assert [s["end_reason"] for s in summaries] == ["completed"] * 3
+    assert [s["outcomes"]["after"]["pain_rest"] for s in summaries] == [4.0, 3.0, 2.0]
 
 
 def test_events_to_csv(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

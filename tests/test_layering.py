@@ -18,6 +18,7 @@ ALLOWED = {
     "tensctl.engine": {"tensctl.model", "tensctl.safety", "tensctl.drivers", "tensctl.errors"},
     "tensctl.drivers": {"tensctl.wire", "tensctl.model", "tensctl.errors", "tenssim"},
     "tenssim": {"tensctl.wire", "tensctl.model"},
+    "tensctl.journal": {"tensctl.model", "tensctl.errors"},  # records: fed plain data by api
 }
 
 

@@ -31,6 +31,8 @@ from tensctl.engine.runner import run, run_realtime
 from tensctl.engine.session import TERMINAL, Session
 from tensctl.engine.states import State
 from tensctl.errors import DeviceError, InputError, Problem, UsageError
+from tensctl.journal.recorder import Recorder, protocol_text
+from tensctl.journal.store import Store
 from tensctl.model.device import DeviceProfile
 from tensctl.model.library import (
     DEFAULT_DEVICE,
@@ -40,6 +42,7 @@ from tensctl.model.library import (
     library_files,
 )
 from tensctl.model.loader import load_device
+from tensctl.model.outcomes import Outcomes, parse_outcomes
 from tensctl.model.protocol import Protocol, Threshold
 
 
@@ -54,10 +57,22 @@ def _profile_for(url: str, info: DeviceInfo) -> DeviceProfile:
 
 
 class Device:
-    """A connected stimulator: its driver, its profile, and the clock sessions run on."""
+    """A connected stimulator: its driver, its profile, the clock sessions run on, and the
+    store sessions are recorded in (``None``: not recorded)."""
 
-    def __init__(self, driver: Driver, profile: DeviceProfile, clock: Clock, virtual: bool) -> None:
+    def __init__(
+        self,
+        driver: Driver,
+        profile: DeviceProfile,
+        clock: Clock,
+        virtual: bool,
+        *,
+        url: str = "",
+        store: Store | None = None,
+        operator: str | None = None,
+    ) -> None:
         self.driver, self.profile, self.clock, self.virtual = driver, profile, clock, virtual
+        self.url, self.store, self.operator = url, store, operator
         self.info = driver.identify()
 
     @property
@@ -74,9 +89,13 @@ class Device:
         thresholds: Mapping[int, Mapping[str, float]] | None = None,
         screened: bool = False,
         acknowledged: Collection[str] = (),
+        outcomes_before: Mapping[str, Any] | Outcomes | None = None,
+        screening: str = "api argument",
     ) -> RunningSession:
-        """A session of ``protocol`` (an id, a path or a model), checked and ready to start."""
+        """A session of ``protocol`` (an id, a path or a model), checked and ready to start.
+        It is recorded from here on; ``outcomes_before`` (pain, fatigue, …) go in first."""
         chosen = protocol if isinstance(protocol, Protocol) else find_protocol(str(protocol))[0]
+        before = parse_outcomes(outcomes_before, "outcomes_before") if outcomes_before else None
         ids = [c.id for c in chosen.channels]
         session = RunningSession(
             self.driver,
@@ -91,14 +110,43 @@ class Device:
             acknowledged=acknowledged,
             virtual=self.virtual,
         )
-        session.connect()
-        session.check()
+        if self.store is not None:
+            session.record(self._recorder(chosen, patient), screening, before)
+        try:
+            session.connect()
+            session.check()
+        except BaseException as exc:
+            session.end_reason = f"refused: {exc}"
+            session.close()
+            raise
         return session
+
+    def _recorder(self, protocol: Protocol, patient: str | None) -> Recorder:
+        assert self.store is not None
+        return Recorder.open(
+            self.store,
+            protocol_json=protocol_text(protocol.model_dump_json()),
+            protocol_id=protocol.id,
+            protocol_name=protocol.name,
+            patient=patient,
+            device={
+                "url": self.url,
+                "model": self.info.model,
+                "serial": self.info.serial,
+                "firmware": self.info.firmware,
+                "simulated": self.simulated,
+            },
+            operator=self.operator,
+        )
 
     def close(self) -> None:
         with contextlib.suppress(Exception):  # closing must not fail; the device's watchdog
             self.driver.stop(range(1, self.info.channels + 1))  # is the backstop
         self.driver.close()
+        if self.store is not None and self._owns_store:
+            self.store.close()
+
+    _owns_store = False
 
     def __enter__(self) -> Device:
         return self
@@ -135,6 +183,34 @@ class RunningSession(Session):
             self.tick()
         return self.state
 
+    recorder: Recorder | None = None
+
+    def record(self, recorder: Recorder, screening: str, before: Outcomes | None) -> None:
+        """Record this session from now on: every event, as it happens."""
+        self.recorder = recorder
+        self.subscribe(lambda e: recorder.write(e.kind, e.elapsed_s, e.data))
+        self.health.append(recorder.health)
+        self.emit("record", session_id=recorder.session_id, store=str(recorder.store_path))
+        recorder.screening(self.screened, screening)
+        if before is not None:
+            recorder.outcomes("before", before)
+
+    @property
+    def record_id(self) -> int | None:
+        """The session's id in the store (``tensctl sessions show ID``)."""
+        return self.recorder.session_id if self.recorder is not None else None
+
+    def record_outcomes(self, after: Mapping[str, Any] | Outcomes) -> None:
+        """Outcomes after the session (pain, fatigue, adverse events), validated."""
+        values = parse_outcomes(after, "outcomes_after")
+        if self.recorder is not None:
+            self.recorder.outcomes("after", values)
+
+    def close(self) -> None:
+        super().close()
+        if self.recorder is not None:
+            self.recorder.close(self.end_reason or f"ended in state {self.state.value}")
+
     def wait(self, timeout_s: float | None = None) -> State:
         if self._thread is not None:
             self._thread.join(timeout_s)
@@ -158,10 +234,14 @@ def connect(
     profile: str | None = None,
     virtual: bool = False,
     speed: float | None = None,
+    journal: Store | str | Path | bool = True,
+    operator: str | None = None,
     **options: Any,
 ) -> Device:
     """Open the device at ``url`` and identify it. ``virtual`` and ``speed`` apply to the
-    in-process simulator only."""
+    in-process simulator only. Sessions are recorded in ``journal``: ``True`` the default
+    store (``$TENSCTL_DB`` or the user data directory), a path, a :class:`Store`, or
+    ``False`` for no record. ``operator`` defaults to ``$TENSCTL_OPERATOR`` or the login."""
     if (virtual or speed) and not url.startswith("sim://"):
         raise UsageError("virtual time and --speed apply only to the simulator (sim://)")
     clock: Clock
@@ -179,10 +259,21 @@ def connect(
     try:
         info = driver.identify()
         chosen = named or _profile_for(url, info)
+        store = _store(journal)
     except BaseException:
         driver.close()
         raise
-    return Device(driver, chosen, clock, virtual)
+    device = Device(driver, chosen, clock, virtual, url=url, store=store, operator=operator)
+    device._owns_store = store is not None and not isinstance(journal, Store)
+    return device
+
+
+def _store(journal: Store | str | Path | bool) -> Store | None:
+    if isinstance(journal, Store):
+        return journal
+    if journal is False:
+        return None
+    return Store(None if journal is True else journal)
 
 
 def _per_channel(

@@ -72,7 +72,8 @@ def run(s: Session) -> None:
     s.ceilings_ma = ceilings(s, upper)
     s.supervisor = Supervisor(s.device, s.ceilings_ma)
     s.timeline = Timeline(s.protocol, s.targets_ma)
-    s.emit("checked", targets_ma=s.targets_ma, ceilings_ma=s.ceilings_ma)
+    thresholds = {ch: {k.value: v for k, v in found.items()} for ch, found in s.thresholds.items()}
+    s.emit("checked", targets_ma=s.targets_ma, ceilings_ma=s.ceilings_ma, thresholds_ma=thresholds)
 
 
 def upper_ma(s: Session, ch: int) -> float:

@@ -118,6 +118,10 @@ def tick(s: Session) -> None:
         if watched and due is not None and watchdog_expired(due - TICK_S, now):
             s.fault("host_watchdog", f"the supervisor tick is {(now - due) * 1000:.0f} ms late")
             return
+        problem = s.unhealthy() if watched else None
+        if problem is not None:
+            s.fault("record", problem)
+            return
         s.progress.last_tick_s = now
         guarded(s, _tick, now)
         s.progress.tick_due_s = next_tick_s(s, now)  # after the tick: it knows what was sent
@@ -311,6 +315,8 @@ def _watch(s: Session, now: float, force: bool = False) -> None:
                     "frequency_hz": t.frequency_hz,
                     "pulse_width_us": t.pulse_width_us,
                     "charge_uc": t.delivered_charge_uc,
+                    "pulses": t.pulses,
+                    "target_ma": s.targets_ma.get(ch),
                     "state": t.state,
                 }
                 for ch, t in s.driver.telemetry().items()

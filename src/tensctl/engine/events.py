@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import queue
 import threading
+from collections import deque
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -22,6 +23,7 @@ class SessionEvent:
 
 
 Listener = Callable[[SessionEvent], None]
+HISTORY_EVENTS = 1000
 _END = object()
 
 
@@ -30,7 +32,8 @@ class EventHub:
         self._lock = threading.Lock()
         self._listeners: list[Listener] = []
         self._queues: list[queue.SimpleQueue[object]] = []
-        self.history: list[SessionEvent] = []
+        # the latest events, for late subscribers (the session record keeps them all)
+        self.history: deque[SessionEvent] = deque(maxlen=HISTORY_EVENTS)
 
     def subscribe(self, listener: Listener) -> None:
         with self._lock:

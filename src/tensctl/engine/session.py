@@ -81,6 +81,11 @@ class Session:
         self.supervisor = Supervisor(device, {ch: device.amplitude.max_ma for ch in ids})
         self.progress = RunState(ids, heartbeat_interval_s(device.watchdog_ms, virtual))
         self.machine = build_machine(self, on_exception="_on_exception")
+        self.health: list[Callable[[], str | None]] = []  # e.g. "the record cannot be written"
+
+    def unhealthy(self) -> str | None:
+        """The first problem a health check reports (it faults a running session)."""
+        return next((p for p in (check() for check in self.health) if p), None)
 
     # ---- events ------------------------------------------------------------------------
 
@@ -201,6 +206,9 @@ class Session:
     def start(self) -> None:
         if not self.checked:
             raise SafetyRefused("the session has not passed its checks (titrate or check first)")
+        problem = self.unhealthy()
+        if problem is not None:
+            raise SafetyRefused(f"not starting: {problem}")
         self.fire(Trigger.start)
 
     def pause(self) -> None:

@@ -1,0 +1,105 @@
+"""Writes a running session into the store: its header, every event as it happens, the
+outcomes before and after, and its end.
+
+A write that fails (disk full, store locked too long) does not raise into the engine; the
+recorder remembers it and :meth:`Recorder.health` reports it, which refuses a start and
+faults a running session — stimulation without a record is not continued.
+"""
+
+from __future__ import annotations
+
+import getpass
+import json
+import os
+from collections.abc import Mapping
+from typing import Any
+
+from tensctl.errors import StoreError
+from tensctl.journal import chain
+from tensctl.journal.store import SessionWriter, Store
+from tensctl.model.outcomes import Outcomes
+
+
+def default_operator() -> str:
+    try:
+        return os.environ.get("TENSCTL_OPERATOR") or getpass.getuser()
+    except (KeyError, OSError):  # no user name for this uid (containers)
+        return f"uid {os.getuid()}"
+
+
+class Recorder:
+    def __init__(self, writer: SessionWriter, operator: str) -> None:
+        self.writer, self.operator = writer, operator
+        self.error: str | None = None
+        self.elapsed_s = 0.0
+
+    @classmethod
+    def open(
+        cls,
+        store: Store,
+        *,
+        protocol_json: str,
+        protocol_id: str,
+        protocol_name: str,
+        patient: str | None,
+        device: Mapping[str, Any],
+        operator: str | None = None,
+    ) -> Recorder:
+        """``device``: url, model, serial, firmware, simulated."""
+        who = operator or default_operator()
+        header = {
+            "patient_id": patient,
+            "protocol_id": protocol_id,
+            "protocol_name": protocol_name,
+            "device_url": device["url"],
+            "device_model": device["model"],
+            "device_serial": device["serial"],
+            "firmware": device["firmware"],
+            "simulated": device["simulated"],
+            "operator": who,
+        }
+        return cls(store.open_session(header, protocol_json), who)
+
+    @property
+    def store_path(self) -> str:
+        return str(self.writer.store.path)
+
+    @property
+    def session_id(self) -> int:
+        return self.writer.session_id
+
+    def write(self, kind: str, elapsed_s: float, data: Mapping[str, Any]) -> None:
+        if self.error is not None:
+            return
+        self.elapsed_s = max(self.elapsed_s, elapsed_s)
+        try:
+            self.writer.append(kind, elapsed_s, data)
+        except StoreError as exc:
+            self.error = str(exc)
+
+    def health(self) -> str | None:
+        return None if self.error is None else f"the session record cannot be written: {self.error}"
+
+    def screening(self, confirmed: bool, how: str) -> None:
+        """The contraindication answer: when (the event's time), by whom, and how given."""
+        self.write(
+            "screening", 0.0, {"confirmed": confirmed, "how": how, "operator": self.operator}
+        )
+
+    def outcomes(self, when: str, values: Outcomes) -> None:
+        """``when``: "before" or "after" the session."""
+        data = {"when": when, "operator": self.operator, **values.model_dump(mode="json")}
+        self.write("outcome", self.elapsed_s, data)
+
+    def close(self, reason: str) -> None:
+        if self.writer.closed:
+            return
+        try:
+            self.writer.close(reason or "closed", self.elapsed_s)
+        except StoreError as exc:
+            self.error = str(exc)
+
+
+def protocol_text(model_json: str) -> str:
+    """The protocol as stored: canonical JSON of the validated model (hashable, exact)."""
+    return chain.canonical(json.loads(model_json))

@@ -1,0 +1,93 @@
+"""What a therapist reads off a session record, and off a patient's sessions over time.
+
+Pure functions of stored rows: outcomes before and after, the targets and ceilings the
+session ran at, the titrated thresholds, faults, adjustments and the delivered dose; and,
+across sessions, the intensity trend — the tolerance signal (the same relief needing more
+current from day to day).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from datetime import datetime
+from typing import Any
+
+from tensctl.journal.dose import delivered_dose
+
+Row = Mapping[str, Any]
+OUTCOME_KEYS = ("pain_rest", "pain_movement", "fatigue", "ppt_stimulated_kpa", "ppt_remote_kpa")
+
+
+def outcomes(events: Sequence[Row]) -> dict[str, dict[str, Any]]:
+    """The last outcome set recorded before, and after, the session."""
+    found: dict[str, dict[str, Any]] = {}
+    for e in events:
+        if e["kind"] == "outcome":
+            data = dict(e["data"])
+            found[str(data.pop("when"))] = data
+    return found
+
+
+def duration_s(events: Sequence[Row]) -> float:
+    return max((float(e["elapsed_s"]) for e in events), default=0.0)
+
+
+def summarise(header: Row, events: Sequence[Row]) -> dict[str, Any]:
+    """One session, as ``sessions show`` prints it and ``patients show`` tabulates it."""
+    checked = [e["data"] for e in events if e["kind"] == "checked"]
+    plan = checked[-1] if checked else {}
+    return {
+        "id": header["id"],
+        "patient": header["patient_id"],
+        "protocol": header["protocol_id"],
+        "started_utc": header["started_utc"],
+        "ended_utc": header["ended_utc"],
+        "end_reason": header["end_reason"] or "open",
+        "simulated": bool(header["simulated"]),
+        "duration_s": round(duration_s(events), 1),
+        "targets_ma": plan.get("targets_ma", {}),
+        "ceilings_ma": plan.get("ceilings_ma", {}),
+        "thresholds_ma": plan.get("thresholds_ma", {}),
+        "adjustments": [e["data"] for e in events if e["kind"] == "adjust"],
+        "faults": [e["data"] for e in events if e["kind"] == "fault"],
+        "outcomes": outcomes(events),
+        "dose": [d.as_dict() for d in delivered_dose(events)],
+    }
+
+
+def mean_intensity_ma(summary: Mapping[str, Any]) -> float | None:
+    """The session's delivered intensity: stimulated-time mean over its channels."""
+    doses = [d for d in summary["dose"] if d["stimulated_min"] > 0]
+    if not doses:
+        return None
+    weight = sum(d["stimulated_min"] for d in doses)
+    return float(sum(d["mean_ma"] * d["stimulated_min"] for d in doses) / weight)
+
+
+def intensity_trend_ma_per_week(summaries: Sequence[Mapping[str, Any]]) -> float | None:
+    """Least-squares slope of delivered intensity over calendar time, mA per week; ``None``
+    with fewer than two stimulated sessions on different days or times."""
+    points = []
+    for s in summaries:
+        level = mean_intensity_ma(s)
+        if level is not None:
+            day = datetime.fromisoformat(s["started_utc"]).timestamp() / 86400
+            points.append((day, level))
+    if len(points) < 2:
+        return None
+    mean_x = sum(x for x, _ in points) / len(points)
+    mean_y = sum(y for _, y in points) / len(points)
+    spread = sum((x - mean_x) ** 2 for x, _ in points)
+    if spread == 0:
+        return None
+    slope_per_day = sum((x - mean_x) * (y - mean_y) for x, y in points) / spread
+    return round(slope_per_day * 7, 3)
+
+
+def pain_change(summary: Mapping[str, Any], key: str = "pain_rest") -> float | None:
+    """After minus before (negative: relief)."""
+    found = summary["outcomes"]
+    before, after = found.get("before", {}).get(key), found.get("after", {}).get(key)
+    if before is None or after is None:
+        return None
+    return float(after) - float(before)
