@@ -16,9 +16,11 @@ import typer
 from tensctl import __version__
 from tensctl.cli import console
 from tensctl.cli.devices import devices_app
+from tensctl.cli.patients import patients_app
 from tensctl.cli.protocols import protocols_app
 from tensctl.cli.run import run_command
 from tensctl.cli.schema import schema
+from tensctl.cli.sessions import sessions_app
 from tensctl.cli.sim import sim
 from tensctl.errors import TensctlError, exit_code
 
@@ -31,6 +33,8 @@ app = typer.Typer(
 )
 app.add_typer(protocols_app, name="protocols")
 app.add_typer(devices_app, name="devices")
+app.add_typer(sessions_app, name="sessions")
+app.add_typer(patients_app, name="patients")
 app.command(name="schema")(schema)
 app.command(name="sim")(sim)
 app.command(name="run")(run_command)

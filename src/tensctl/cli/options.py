@@ -58,3 +58,12 @@ def parse_intensities(
 
 def load_device_option(ref: str) -> tuple[DeviceProfile, Path]:
     return find_device(ref)
+
+
+DB_OPTION = typer.Option(
+    None,
+    "--db",
+    envvar="TENSCTL_DB",
+    help="Session store (SQLite). Default: sessions.sqlite3 in the user data directory.",
+    show_envvar=True,
+)

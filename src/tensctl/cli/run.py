@@ -12,6 +12,7 @@ import signal
 import sys
 import threading
 import time
+from pathlib import Path
 from types import FrameType
 from typing import Any
 
@@ -23,7 +24,8 @@ from tensctl.api import Device, RunningSession, connect
 from tensctl.cli import console
 from tensctl.cli.keys import keyboard
 from tensctl.cli.live import render
-from tensctl.cli.options import parse_intensities
+from tensctl.cli.options import DB_OPTION, parse_intensities
+from tensctl.cli.outcomes import ask_outcomes
 from tensctl.engine.events import SessionEvent
 from tensctl.engine.runner import run_realtime
 from tensctl.engine.states import State
@@ -49,6 +51,13 @@ def run_command(
     as_json: bool = typer.Option(False, "--json", help="JSON events on stdout, commands on stdin."),
     yes: bool = typer.Option(False, "--yes", "-y", help="The patient has been screened."),
     speed: float | None = typer.Option(None, "--speed", help="N× real time (simulator only)."),
+    no_outcomes: bool = typer.Option(
+        False, "--no-outcomes", help="Do not ask for pain and fatigue before and after."
+    ),
+    operator: str | None = typer.Option(
+        None, "--operator", envvar="TENSCTL_OPERATOR", help="Who runs it (default: login)."
+    ),
+    db: Path | None = DB_OPTION,
 ) -> None:
     """Run PROTOCOL on a device, with the safety checks, the supervisor and a live display."""
     chosen, _ = find_protocol(protocol)
@@ -59,12 +68,29 @@ def run_command(
     if titrate and as_json:
         raise UsageError("titration (CH=SC2) needs the interactive display; give CH=MA with --json")
     screened = yes or _ask(SCREENING)
-    with connect(device, profile=profile, speed=speed) as dev:
+    ask = not (no_outcomes or as_json) and sys.stdin.isatty()
+    if not (no_outcomes or ask):
+        console.info("outcomes not asked (no terminal); record them with `sessions outcomes`")
+    before = ask_outcomes("before") if ask else None
+    journal = db if db is not None else True
+    with connect(device, profile=profile, speed=speed, journal=journal, operator=operator) as dev:
         session = dev.session(
-            chosen, patient=patient, intensity=given, ceiling=ceilings, screened=screened
+            chosen,
+            patient=patient,
+            intensity=given,
+            ceiling=ceilings,
+            screened=screened,
+            outcomes_before=before,
+            screening="--yes" if yes else "confirmed at the prompt",
         )
         with session:
             state = _json_session(session) if as_json else _live_session(session, dev, titrate)
+            if ask:
+                session.record_outcomes(ask_outcomes("after"))
+    if session.record_id is not None:
+        console.info(
+            f"recorded as session {session.record_id} (tensctl sessions show {session.record_id})"
+        )
     _finish(session, state)
 
 

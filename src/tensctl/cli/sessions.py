@@ -1,0 +1,206 @@
+"""``tensctl sessions``: the recorded sessions — list, show, export, verify, report."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import typer
+from rich.table import Table
+
+from tensctl.cli import console
+from tensctl.cli.options import DB_OPTION, JSON_OPTION
+from tensctl.errors import TamperedRecord, UsageError
+from tensctl.journal import export as exports
+from tensctl.journal.recorder import default_operator
+from tensctl.journal.store import Store
+from tensctl.journal.summary import summarise
+from tensctl.journal.verify import verify as verify_store
+from tensctl.model.outcomes import parse_outcome_text
+
+sessions_app = typer.Typer(help="Recorded sessions.", no_args_is_help=True)
+
+
+def _minutes(seconds: float) -> str:
+    return f"{seconds / 60:.1f} min"
+
+
+@sessions_app.command("list")
+def list_sessions(
+    patient: str | None = typer.Option(None, "--patient", help="Only this patient's."),
+    db: Path | None = DB_OPTION,
+    as_json: bool = JSON_OPTION,
+) -> None:
+    """Every recorded session, oldest first."""
+    with Store(db) as store:
+        rows = [summarise(h, store.events(h["id"])) for h in store.sessions(patient)]
+    if as_json:
+        return console.emit_json(rows)
+    table = Table("id", "started (UTC)", "patient", "protocol", "duration", "end", box=None)
+    for r in rows:
+        protocol = r["protocol"] + (" (sim)" if r["simulated"] else "")
+        table.add_row(
+            str(r["id"]),
+            r["started_utc"][:19].replace("T", " "),
+            r["patient"] or "—",
+            protocol,
+            _minutes(r["duration_s"]),
+            r["end_reason"],
+        )
+    console.out.print(table)
+    if not rows:
+        console.info(f"no sessions recorded{' for ' + patient if patient else ''}")
+
+
+@sessions_app.command("show")
+def show(
+    session_id: int = typer.Argument(..., metavar="ID"),
+    db: Path | None = DB_OPTION,
+    as_json: bool = JSON_OPTION,
+) -> None:
+    """One session: who, what, on which device, how it ended, dose and outcomes."""
+    with Store(db) as store:
+        header = store.session(session_id)
+        summary = summarise(header, store.events(session_id))
+    if as_json:
+        keep = {k: v for k, v in header.items() if k not in ("protocol_json", "prev_hash")}
+        return console.emit_json({"session": keep, **summary})
+    out = console.out
+    out.print(f"[bold]session {session_id}[/]  {header['protocol_name']} ({header['protocol_id']})")
+    out.print(f"patient    {header['patient_id'] or '—'}    operator {header['operator']}")
+    device = f"{header['device_model']} {header['device_serial']}, firmware {header['firmware']}"
+    out.print(f"device     {device}" + ("  [yellow]SIMULATOR[/]" if header["simulated"] else ""))
+    out.print(f"started    {header['started_utc']}    ended {header['ended_utc'] or '—'}")
+    out.print(f"end        {summary['end_reason']} after {_minutes(summary['duration_s'])}")
+    out.print(f"protocol   sha256 {header['protocol_sha256'][:16]}…")
+    for key in ("thresholds_ma", "targets_ma", "ceilings_ma"):
+        if summary[key]:
+            out.print(f"{key[:-3]:<10} {_per_channel(summary[key])}")
+    for fault in summary["faults"]:
+        out.print(f"[red]fault[/]      {fault.get('rule')}: {fault.get('message')}")
+    if summary["adjustments"]:
+        out.print(f"adjusted   {len(summary['adjustments'])} time(s)")
+    _dose_table(summary["dose"])
+    _outcome_table(summary["outcomes"])
+
+
+def _per_channel(values: dict[str, Any]) -> str:
+    def fmt(v: Any) -> str:
+        if isinstance(v, dict):
+            return ", ".join(f"{k} {x:g}" for k, x in v.items())
+        return f"{v:g} mA"
+
+    return "; ".join(f"ch{ch}: {fmt(v)}" for ch, v in values.items())
+
+
+def _dose_table(dose: list[dict[str, Any]]) -> None:
+    if not dose:
+        return console.out.print("dose       none delivered")
+    table = Table("ch", "stimulated", "mean mA", "peak mA", "charge µC", "at target", box=None)
+    for d in dose:
+        table.add_row(
+            str(d["channel"]),
+            f"{d['stimulated_min']:.1f} min",
+            f"{d['mean_ma']:.1f}",
+            f"{d['peak_ma']:.1f}",
+            f"{d['charge_uc']:,.0f}",
+            f"{d['at_target_min']:.1f} min",
+        )
+    console.out.print(table)
+
+
+def _outcome_table(found: dict[str, dict[str, Any]]) -> None:
+    if not found:
+        return console.out.print("outcomes   none recorded")
+    keys = ("pain_rest", "pain_movement", "fatigue", "ppt_stimulated_kpa", "ppt_remote_kpa")
+    table = Table("", "pain rest", "pain moving", "fatigue", "PPT site", "PPT remote", box=None)
+    adverse = []
+    for when in ("before", "after"):
+        o = found.get(when)
+        if o is None:
+            continue
+        table.add_row(when, *("—" if o.get(k) is None else f"{o[k]:g}" for k in keys))
+        if o.get("adverse_events"):
+            note = f" ({o['adverse_note']})" if o.get("adverse_note") else ""
+            adverse.append(f"adverse    {when}: {', '.join(o['adverse_events'])}{note}")
+    console.out.print(table)
+    for line in adverse:
+        console.out.print(line)
+
+
+@sessions_app.command("export")
+def export(
+    session_id: int | None = typer.Argument(None, metavar="[ID]"),
+    patient: str | None = typer.Option(None, "--patient", help="Every session of a patient."),
+    fmt: str = typer.Option("json", "--format", help="json or csv."),
+    output: Path | None = typer.Option(None, "--output", "-o", help="File (default: stdout)."),
+    db: Path | None = DB_OPTION,
+) -> None:
+    """Export one session (ID) or a patient's sessions, with every event and its hash."""
+    if (session_id is None) == (patient is None):
+        raise UsageError("give a session ID or --patient ID (one of them)")
+    if fmt not in ("json", "csv"):
+        raise UsageError(f"--format must be json or csv, found '{fmt}'")
+    with Store(db) as store:
+        ids = [session_id] if session_id is not None else [r["id"] for r in store.sessions(patient)]
+        if session_id is not None:
+            store.session(session_id)  # a clear error for an unknown id
+        text = exports.to_json(store, ids) if fmt == "json" else exports.to_csv(store, ids)
+    if output is None:
+        print(text, end="" if text.endswith("\n") else "\n")
+    else:
+        output.write_text(text, encoding="utf-8")
+        console.success(f"{len(ids)} session(s) written to {output}")
+
+
+@sessions_app.command("outcomes")
+def record_outcomes(
+    session_id: int = typer.Argument(..., metavar="ID"),
+    before: str | None = typer.Option(None, "--before", help="KEY=VALUE,… measured before."),
+    after: str | None = typer.Option(None, "--after", help="KEY=VALUE,… measured after."),
+    db: Path | None = DB_OPTION,
+) -> None:
+    """Add outcomes to a recorded session, e.g. --after pain_rest=2,pain_movement=4,fatigue=3
+    (adverse_events=skin_irritation+burn, adverse_note=…, ppt_stimulated_kpa=…)."""
+    given = [(w, t) for w, t in (("before", before), ("after", after)) if t is not None]
+    if not given:
+        raise UsageError("give --before and/or --after")
+    parsed = [(w, parse_outcome_text(t, f"--{w}")) for w, t in given]
+    with Store(db) as store:
+        writer, last = store.resume(session_id)
+        for when, values in parsed:
+            data = {"when": when, "operator": default_operator(), **values.model_dump(mode="json")}
+            writer.append("outcome", last["elapsed_s"] if last else 0.0, data)
+    console.success(f"outcomes {' and '.join(w for w, _ in given)} added to session {session_id}")
+
+
+@sessions_app.command("verify")
+def verify(db: Path | None = DB_OPTION) -> None:
+    """Check every hash chain; name the first record that was changed (exit 10)."""
+    with Store(db, mark_interrupted=False) as store:
+        result = verify_store(store)
+    if result.ok:
+        console.success(f"{result.sessions} sessions, {result.events} events: every chain intact")
+        return
+    raise TamperedRecord(
+        f"first bad record: {result.findings[0]}"
+        + "".join(f"\n  {f}" for f in result.findings[1:])
+        + f"\n{len(result.findings)} problem(s) in {result.sessions} sessions"
+    )
+
+
+@sessions_app.command("report")
+def report(
+    session_id: int = typer.Argument(..., metavar="ID"),
+    output: Path = typer.Option(..., "--output", "-o", help="FILE.png, .svg or .html"),
+    db: Path | None = DB_OPTION,
+) -> None:
+    """Delivered amplitude per channel over time, with phases, adjustments, faults and
+    outcomes marked (needs the plot extra)."""
+    from tensctl.journal.report import render_report
+
+    with Store(db) as store:
+        header = store.session(session_id)
+        events = store.events(session_id)
+    render_report(header, events, output)
+    console.success(f"report of session {session_id} written to {output}")

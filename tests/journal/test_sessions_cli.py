@@ -1,0 +1,134 @@
+"""``tensctl sessions`` and ``tensctl patients`` on a store filled by real sessions."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from pathlib import Path
+from typing import Any
+
+import pytest
+from test_journal_store import record_session
+
+from tensctl.journal import export
+
+SHORT = Path(__file__).resolve().parents[1] / "data" / "protocols" / "e2e-short.yaml"
+
+
+@pytest.fixture
+def store_path(_session_store: Path) -> Path:
+    record_session(_session_store, seconds=20)
+    record_session(_session_store, intensity=18)
+    record_session(_session_store, patient="P-other", seconds=5)
+    return _session_store
+
+
+def test_list_show_and_patients(cli: Any, store_path: Path) -> None:
+    listed = cli("sessions", "list")
+    assert listed.code == 0 and "brief-intense" in listed.out and "completed" in listed.out
+    rows = json.loads(cli("sessions", "list", "--patient", "P-7", "--json").out)
+    assert [r["id"] for r in rows] == [1, 2]
+    shown = cli("sessions", "show", "2")
+    assert shown.code == 0
+    for text in ("P-7", "completed", "SIMULATOR", "charge", "pain rest", "skin_irritation"):
+        assert text in shown.out, text
+    data = json.loads(cli("sessions", "show", "2", "--json").out)
+    assert data["targets_ma"] == {"1": 18.0} and data["dose"][0]["peak_ma"] == pytest.approx(18)
+    patient = cli("patients", "show", "P-7")
+    assert patient.code == 0 and "6 → 3" in patient.out and "intensity trend" in patient.out
+    trend = json.loads(cli("patients", "show", "P-7", "--json").out)
+    assert len(trend["sessions"]) == 2 and trend["sessions"][1]["pain_rest_change"] == -3
+    assert "P-other" in cli("patients", "list").out
+
+
+def test_unknown_ids_are_clear_errors(cli: Any, store_path: Path) -> None:
+    missing = cli("sessions", "show", "99")
+    assert missing.code == 3 and "no session 99" in missing.err
+    assert cli("patients", "show", "nobody").code == 3
+    both = cli("sessions", "export", "1", "--patient", "P-7")
+    assert both.code == 2 and "one of them" in both.err
+    assert cli("sessions", "export", "1", "--format", "xml").code == 2
+
+
+def test_exports_to_files_read_back(cli: Any, store_path: Path, tmp_path: Path) -> None:
+    out = tmp_path / "p7.json"
+    assert cli("sessions", "export", "--patient", "P-7", "-o", str(out)).code == 0
+    sessions = export.read_json(out.read_text())
+    assert [h["id"] for h, _ in sessions] == [1, 2]
+    csv_out = cli("sessions", "export", "1", "--format", "csv")
+    rows = export.read_csv(csv_out.out)
+    assert rows[0]["seq"] == 1 and {r["session_id"] for r in rows} == {1}
+    assert rows == sessions[0][1]
+
+
+def test_verify_names_the_first_changed_record(cli: Any, store_path: Path) -> None:
+    ok = cli("sessions", "verify")
+    assert ok.code == 0 and "3 sessions" in ok.err
+    conn = sqlite3.connect(store_path)
+    conn.execute("DROP TRIGGER events_no_update")
+    conn.execute("UPDATE events SET elapsed_s = elapsed_s + 1 WHERE session_id = 2 AND seq = 7")
+    conn.commit()
+    conn.close()
+    bad = cli("sessions", "verify")
+    assert bad.code == 10
+    assert "first bad record: session 2 event 7" in bad.err
+
+
+def test_outcomes_can_be_added_later_and_are_validated(cli: Any, store_path: Path) -> None:
+    added = cli("sessions", "outcomes", "3", "--after", "pain_rest=1,pain_movement=2,fatigue=0")
+    assert added.code == 0, added.err
+    data = json.loads(cli("sessions", "show", "3", "--json").out)
+    assert data["outcomes"]["after"]["pain_rest"] == 1
+    bad = cli("sessions", "outcomes", "3", "--after", "pain_rest=12,pain_movement=2,fatigue=0")
+    assert bad.code == 3 and "pain_rest" in bad.err and "10" in bad.err
+    other = cli(
+        "sessions",
+        "outcomes",
+        "3",
+        "--after",
+        "pain_rest=1,pain_movement=2,fatigue=0,adverse_events=other",
+    )
+    assert other.code == 3 and "adverse_note" in other.err
+    assert cli("sessions", "verify").code == 0
+
+
+def test_run_records_the_session_in_the_named_store(cli: Any, tmp_path: Path) -> None:
+    db = tmp_path / "run.sqlite3"
+    result = cli(
+        "run",
+        str(SHORT),  # six seconds in real time: a scaled clock shrinks the watchdogs' margins
+        "--yes",
+        "--no-outcomes",
+        "--patient",
+        "P-3",
+        "--db",
+        str(db),
+        "--operator",
+        "dr-a",
+    )
+    assert result.code == 0, result.err
+    assert "recorded as session 1" in result.err
+    rows = json.loads(cli("sessions", "list", "--db", str(db), "--json").out)
+    assert rows[0]["patient"] == "P-3" and rows[0]["end_reason"] == "completed"
+    shown = json.loads(cli("sessions", "show", "1", "--db", str(db), "--json").out)
+    assert shown["session"]["operator"] == "dr-a"
+
+
+def test_patients_show_the_last_titration_and_ceiling(cli: Any, _session_store: Path) -> None:
+    thresholds = {1: {"ST": 4, "SC1": 10, "N": 22, "SC2": 16}}
+    record_session(_session_store, patient="P-tit", seconds=3, thresholds=thresholds)
+    shown = cli("patients", "show", "P-tit")
+    assert shown.code == 0
+    assert "last titration (session 1), channel 1: ST 4, SC1 10, N 22, SC2 16 mA" in shown.out
+    data = json.loads(cli("patients", "show", "P-tit", "--json").out)
+    assert data["last_titration"]["ceilings_ma"]["1"] <= 22  # the noxious level caps it
+
+
+def test_report_command_writes_the_file(cli: Any, store_path: Path, tmp_path: Path) -> None:
+    pytest.importorskip("matplotlib")
+    out = tmp_path / "s2.html"
+    done = cli("sessions", "report", "2", "-o", str(out))
+    assert done.code == 0, done.err
+    assert "<svg" in out.read_text() and "Brief-intense TENS" in out.read_text()
+    bad = cli("sessions", "report", "2", "-o", str(tmp_path / "s2.pdf"))
+    assert bad.code == 2 and ".png, .svg, .html" in bad.err
