@@ -18,18 +18,18 @@ from typing import TYPE_CHECKING, Any
 
 from tensctl.drivers.base import ChannelSettings
 from tensctl.drivers.errors import CommandRefused, DriverError, LinkLost
-from tensctl.engine.plan import fixed_train, settings_for
+from tensctl.engine.plan import settings_for
 from tensctl.engine.states import OUTPUT_STATES, State, Trigger
 from tensctl.engine.timeline import Setpoint, amplitude_envelope
+from tensctl.engine.watch import watch
 from tensctl.safety.limits import limit
-from tensctl.safety.supervisor import Action, Reading, watchdog_expired
+from tensctl.safety.supervisor import watchdog_expired
 
 if TYPE_CHECKING:
     from tensctl.engine.session import Session
 
 TICK_S = limit("host_tick_ms").value / 1000
 STOP_RAMP_S = 3.0  # a user stop ramps down over this long (decreases are never limited)
-DEVICE_FAULT_EVENTS = {"fault", "boot", "link_lost", "low_battery"}
 
 
 @dataclass
@@ -170,7 +170,7 @@ def _tick(s: Session, now: float) -> None:
     ):
         s.driver.heartbeat()
         s.progress.last_sent_s = now
-    _watch(s, now)
+    watch(s, now)
 
 
 def _at_full(s: Session, elapsed: float, sent: dict[int, float], wanted: dict[int, float]) -> bool:
@@ -214,7 +214,7 @@ def send_levels(s: Session, wanted: dict[int, float]) -> dict[int, float]:
             if exc.code == "SLEW_LIMIT":  # the device's window disagreed: next tick
                 continue
             if exc.code in ("FAULT_LATCHED", "CHANNEL_LOCKED"):
-                _watch(s, now, force=True)  # say what the device latched, if it told us
+                watch(s, now, force=True)  # say what the device latched, if it told us
             raise
         s.supervisor.sent(ch, allowed, now)
         s.progress.sent_ma[ch] = allowed
@@ -255,71 +255,3 @@ def _follow_modulation(s: Session, points: Mapping[int, Setpoint]) -> None:
         return
     for ch, point in points.items():
         _configure(s, ch, settings_for(phase, point))
-
-
-# ---- telemetry and device events ---------------------------------------------------------
-
-
-def _watch(s: Session, now: float, force: bool = False) -> None:
-    updates = s.driver.update_count()
-    if updates == s.progress.seen_updates and not force:
-        return
-    s.progress.seen_updates = updates
-    for event in s.driver.events():
-        if event.kind in DEVICE_FAULT_EVENTS and s.state is not State.fault:
-            what = ", ".join(sorted(event.faults)) or event.kind
-            where = f"channel {event.channel}" if event.channel else "device"
-            return s.fault(f"device_{event.kind}", f"{where} reported {what}")
-    phase = s.protocol.phases[max(0, s.progress.phase_index)]
-    settings_known = fixed_train(phase)
-    for ch, t in s.driver.telemetry().items():
-        if ch not in s.progress.sent_ma or s.progress.judged_s.get(ch) == t.time_s:
-            continue
-        s.progress.judged_s[ch] = t.time_s
-        expected = s.progress.settings.get(ch) if settings_known else None
-        reading = Reading(
-            t.state == "on",
-            t.commanded_ma,
-            t.delivered_peak_ma,
-            t.impedance_ohm,
-            t.frequency_hz,
-            t.pulse_width_us,
-        )
-        verdict = s.supervisor.judge(
-            ch,
-            reading,
-            expected.frequency_hz if expected else None,
-            expected.pulse_width_us if expected else None,
-        )
-        if verdict.action is Action.trip:
-            return s.fault(verdict.rule, f"channel {ch}: {verdict.message}")
-        if verdict.action is Action.halve and ch in s.targets_ma:
-            s.targets_ma[ch] /= 2
-            s.timeline = type(s.timeline)(s.protocol, s.targets_ma)
-            s.emit(
-                "warning",
-                rule=verdict.rule,
-                channel=ch,
-                message=verdict.message,
-                target_ma=s.targets_ma[ch],
-            )
-    if now >= s.progress.next_summary_s and s.state in OUTPUT_STATES:
-        s.progress.next_summary_s = now + 1.0
-        s.emit(
-            "telemetry",
-            channels={
-                ch: {
-                    "commanded_ma": t.commanded_ma,
-                    "delivered_ma": t.delivered_peak_ma,
-                    "impedance_ohm": t.impedance_ohm if t.impedance_ohm != float("inf") else None,
-                    "frequency_hz": t.frequency_hz,
-                    "pulse_width_us": t.pulse_width_us,
-                    "charge_uc": t.delivered_charge_uc,
-                    "pulses": t.pulses,
-                    "target_ma": s.targets_ma.get(ch),
-                    "state": t.state,
-                }
-                for ch, t in s.driver.telemetry().items()
-                if ch in s.progress.sent_ma
-            },
-        )
