@@ -207,7 +207,12 @@ class NativeDriver(Driver):
     def _read_loop(self) -> None:
         while not self._closed.is_set():
             try:
-                data = self._port.read(256)
+                # read(n) waits for n bytes or the timeout, so read one byte (returns as soon
+                # as it comes) and then what is waiting: a reply is seen at once, not 10 ms on
+                data = self._port.read(1)
+                waiting = getattr(self._port, "in_waiting", 0) if data else 0
+                if waiting:
+                    data += self._port.read(waiting)
             except Exception as exc:  # the port went away: unplugged, closed, socket reset
                 if not self._closed.is_set():
                     self._lose_link(f"read failed: {exc}")
