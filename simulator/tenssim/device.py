@@ -16,6 +16,7 @@ from tensctl.model.device import DeviceProfile
 from tensctl.wire import Deframer, FrameError, encode
 from tensctl.wire.messages import Message
 from tenssim import scenario as sc
+from tenssim.channel import RESET_CLEAR_S
 from tenssim.firmware import TELEMETRY_INTERVAL_S, Firmware, LogSink, _no_log
 from tenssim.link import Link
 from tenssim.load import Load, Peel
@@ -31,12 +32,15 @@ class SimDevice:
         serial: str = "TS-0001",
         log: LogSink = _no_log,
         telemetry_interval_s: float = TELEMETRY_INTERVAL_S,
+        reset_clear_s: float = RESET_CLEAR_S,
     ) -> None:
         self.lock = threading.RLock()  # transports may feed and tick from different threads
         self.log = log
         self.scenario = scenario or sc.Scenario(format_version=1, id="none")
         self.link = Link(seed)
-        self.firmware = Firmware(profile, now_s, serial, log, telemetry_interval_s)
+        self.firmware = Firmware(
+            profile, now_s, serial, log, telemetry_interval_s, reset_clear_s=reset_clear_s
+        )
         for number, spec in self.scenario.loads.items():
             if number <= len(self.firmware.channels):
                 self.firmware.channel(number).load = Load(**spec.model_dump())

@@ -59,8 +59,10 @@ class Firmware:
         serial: str = "TS-0001",
         log: LogSink = _no_log,
         telemetry_interval_s: float = TELEMETRY_INTERVAL_S,
+        reset_clear_s: float = RESET_CLEAR_S,
     ) -> None:
         self.telemetry_interval_s = telemetry_interval_s
+        self.reset_clear_s = reset_clear_s  # how long a cause must be gone before a reset
         self.logging = log is not _no_log
         self.profile, self.limits, self.serial, self.log = (
             profile,
@@ -251,7 +253,7 @@ class Firmware:
     def reset_ready(self, ch: Channel, now_s: float) -> bool:
         if self._cause_present(ch, now_s):
             ch.cause_seen_s = now_s
-        return now_s - ch.cause_seen_s >= RESET_CLEAR_S
+        return now_s - ch.cause_seen_s >= self.reset_clear_s
 
     # ---- replies -----------------------------------------------------------------------
 

@@ -1,4 +1,11 @@
-"""Run the simulator as a real process (``tensctl sim``) for end-to-end tests."""
+"""Run the simulator as a real process (``tensctl sim``), for end-to-end tests and
+benchmarks: a real pseudo-terminal or TCP socket, opened by the host through pyserial.
+
+    with SimProcess("pty", Path("sim.jsonl")) as sim:
+        driver = open_driver(sim.address)      # /dev/pts/N or socket://127.0.0.1:PORT
+        ...
+        log = sim.log()                        # what the device did, line by line
+"""
 
 from __future__ import annotations
 

@@ -5,12 +5,14 @@ from __future__ import annotations
 
 import ipaddress
 import signal
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from types import FrameType
 
 from tensctl.model.device import DeviceProfile
+from tenssim.channel import RESET_CLEAR_S
 from tenssim.device import SimDevice
 from tenssim.log import JsonLog
 from tenssim.scenario import Scenario
@@ -51,10 +53,19 @@ def run(
     log_path: Path | None = None,
     serial: str = "TS-0001",
     control: Path | None = None,
+    reset_clear_s: float = RESET_CLEAR_S,
 ) -> None:
     clock = monotonic_from_zero()
     log = JsonLog(log_path)
-    device = SimDevice(profile, clock(), scenario=scenario, seed=seed, serial=serial, log=log)
+    device = SimDevice(
+        profile,
+        clock(),
+        scenario=scenario,
+        seed=seed,
+        serial=serial,
+        log=log,
+        reset_clear_s=reset_clear_s,
+    )
     server: Server = (
         TcpServer(device, clock, tcp.host, tcp.port)
         if tcp is not None
@@ -68,7 +79,15 @@ def run(
         server.stop.set()
 
     previous = {sig: signal.signal(sig, _stop) for sig in (signal.SIGINT, signal.SIGTERM)}
-    log({"t": clock(), "event": "listening", "address": server.address, "profile": profile.id})
+    log(
+        {
+            "t": clock(),
+            "event": "listening",
+            "address": server.address,
+            "profile": profile.id,
+            "monotonic_zero_s": time.monotonic() - clock(),  # host clocks can compare
+        }
+    )
     announce(server.address)
     try:
         server.run()

@@ -34,6 +34,13 @@ def sim(
     control: Path | None = typer.Option(
         None, "--control", help="Take fault injections as JSON lines on a Unix socket at PATH."
     ),
+    reset_clear_ms: float = typer.Option(
+        3000,
+        "--reset-clear-ms",
+        min=0,
+        help="How long a fault's cause must be gone before RESET_FAULT is accepted "
+        "(firmware default 3000; lower it for benchmarks that reset often).",
+    ),
 ) -> None:
     """Run the simulated stimulator until SIGINT/SIGTERM. The first line on stdout is its
     address: a device path (--pty) or a socket:// URL (--tcp)."""
@@ -64,7 +71,18 @@ def sim(
         sys.stdout.flush()
 
     try:
-        run(device, announce, address, link, chosen, seed, log, serial, control)
+        run(
+            device,
+            announce,
+            address,
+            link,
+            chosen,
+            seed,
+            log,
+            serial,
+            control,
+            reset_clear_s=reset_clear_ms / 1000,
+        )
     except OSError as exc:
         where = tcp or "a pty"
         raise DeviceError(f"cannot serve on {where}: {exc.strerror or exc}") from None
