@@ -13,7 +13,7 @@ from typing import Any
 
 from pydantic import TypeAdapter
 from tenssim import scenario as sc
-from tenssim.channel import Channel
+from tenssim.channel import RESET_CLEAR_S, Channel
 from tenssim.device import SimDevice
 
 from tensctl.model.device import DeviceProfile
@@ -94,10 +94,16 @@ class Bench:
     received: list[Received] = field(default_factory=list)
     bad_replies: int = 0
     seq: int = 0
+    reset_clear_s: float = RESET_CLEAR_S
 
     def __post_init__(self) -> None:
         self.device = SimDevice(
-            self.profile, self.t, scenario=self.scenario, seed=self.seed, log=self.log.append
+            self.profile,
+            self.t,
+            scenario=self.scenario,
+            seed=self.seed,
+            log=self.log.append,
+            reset_clear_s=self.reset_clear_s,
         )
         self._deframer = Deframer()
         self.collect()

@@ -418,3 +418,18 @@ def test_low_battery_resets_only_3_s_after_the_battery_is_good() -> None:
     reset_ok_only_after(bench, 20.0)
     bench.ok(Start(0b01))
     assert bench.ch(1).running
+
+
+@pytest.mark.parametrize(("clear_s", "early_ok"), [(3.0, False), (0.0, True), (0.5, False)])
+def test_the_reset_hold_off_is_configurable(clear_s: float, early_ok: bool) -> None:
+    """``tensctl sim --reset-clear-ms``: benchmarks lower the hold-off; it still applies."""
+    bench = Bench(reset_clear_s=clear_s)
+    bench.ok(configure(1))
+    bench.ok(Start(0b01))
+    bench.ok(EmergencyStop(), t=1.0)
+    if early_ok:
+        bench.ok(ResetFault(0b01), t=1.0)
+    else:
+        assert bench.refused(ResetFault(0b01), t=1.0 + clear_s - 0.01) == ErrorCode.RESET_TOO_EARLY
+        bench.ok(ResetFault(0b01), t=1.0 + clear_s + 0.01)
+    assert bench.faults(1) == Fault.NONE
