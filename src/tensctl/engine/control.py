@@ -12,6 +12,7 @@ events (faults, reboot, link loss) turned into faults.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -183,10 +184,15 @@ def _at_full(s: Session, elapsed: float, sent: dict[int, float], wanted: dict[in
 
 
 def next_tick_s(s: Session, now: float) -> float:
-    """When the next tick is due: one tick period on, or — in virtual time, on a steady
-    plateau where nothing but the heartbeat is due — at the next heartbeat or the end of
-    the plateau, whichever comes first."""
-    step = now + TICK_S
+    """When the next tick is due: the next point of a fixed 100 ms grid from the session's
+    start (a late tick is not carried forward), or a phase boundary if one comes first (so a
+    phase begins on time, not up to a tick late); or — in virtual time, on a steady plateau
+    where nothing but the heartbeat is due — at the next heartbeat or the end of the plateau,
+    whichever comes first."""
+    step = _grid_after(s, now)
+    boundary = _next_boundary(s, now)
+    if boundary is not None:
+        step = min(step, boundary)
     if not s.virtual or s.state is not State.stimulating:
         return step
     located = s.timeline.phase_at(elapsed_s(s))
@@ -199,6 +205,29 @@ def next_tick_s(s: Session, now: float) -> float:
         return step  # still catching up (an adjustment, the slew limit)
     plateau_end = now + (phase.duration_s - phase.ramp_down_s - t)
     return max(step, min(s.progress.last_sent_s + s.progress.heartbeat_s, plateau_end))
+
+
+BOUNDARY_LAG_S = 1e-6  # tick just after a boundary, never a rounding error before it
+
+
+def _grid_after(s: Session, now: float) -> float:
+    origin = s.progress.started_s
+    if origin is None or s.state not in (State.ramping_up, State.stimulating):
+        return now + TICK_S
+    origin += s.progress.paused_total_s
+    return origin + (math.floor((now - origin) / TICK_S + 1e-9) + 1) * TICK_S
+
+
+def _next_boundary(s: Session, now: float) -> float | None:
+    """The clock time the next phase (or the protocol's end) begins, while running."""
+    if s.state not in (State.ramping_up, State.stimulating):
+        return None
+    located = s.timeline.phase_at(elapsed_s(s))
+    if located is None:
+        return None
+    index, t = located
+    left = s.protocol.phases[index].duration_s - t
+    return now + left + BOUNDARY_LAG_S if left > BOUNDARY_LAG_S else None
 
 
 def send_levels(s: Session, wanted: dict[int, float]) -> dict[int, float]:
@@ -244,6 +273,11 @@ def _configure(s: Session, ch: int, settings: ChannelSettings) -> None:
     s.driver.configure(ch, settings)
     s.progress.settings[ch] = settings
     s.progress.last_sent_s = s.clock.now()
+    # telemetry the device sent before this configure (it is all in by the ack: the stream is
+    # in order) describes the old settings: not to be judged against the new ones
+    before = s.driver.telemetry().get(ch)
+    if before is not None:
+        s.progress.judged_s[ch] = before.time_s
 
 
 def _follow_modulation(s: Session, points: Mapping[int, Setpoint]) -> None:
