@@ -40,3 +40,21 @@ def test_phases_begin_on_their_boundaries_and_new_settings_do_not_trip(phase_s: 
     for index, elapsed in entered:
         assert elapsed == pytest.approx(index * phase_s, abs=1e-4)
     assert not kinds(events, "warning")
+
+
+def test_the_first_fault_stands_while_its_stop_is_in_flight() -> None:
+    """The device reports the emergency stop the host just sent (or another fault arrives)
+    before the first fault has latched: the first cause must be the one recorded."""
+    with device() as dev, dev.session("brief-intense", intensity=15, screened=True) as s:
+        s.run_for(5)
+        send_stop = dev.driver.emergency_stop
+
+        def stop_and_hear_about_it() -> None:
+            send_stop()
+            s.fault("device_fault", "channel 1 reported emergency_stop")
+
+        dev.driver.emergency_stop = stop_and_hear_about_it  # type: ignore[method-assign]
+        s.fault("open_circuit", "channel 1: electrode off")
+        assert s.state is State.fault
+        assert s.fault_detail.startswith("open_circuit")
+        assert [e.data["rule"] for e in s.hub.history if e.kind == "fault"] == ["open_circuit"]

@@ -77,6 +77,8 @@ class Session:
         self.titration: Titration | None = None
         self.end_reason = ""
         self.fault_detail = ""
+        self._cause_lock = threading.Lock()
+        self._cause: tuple[str, str] | None = None  # the first fault claimed, until a reset
         self.timeline = Timeline(protocol, {})
         self.supervisor = Supervisor(device, {ch: device.amplitude.max_ma for ch in ids})
         self.progress = RunState(ids, heartbeat_interval_s(device.watchdog_ms, virtual))
@@ -262,7 +264,13 @@ class Session:
             self.emit("stop", reason=reason)
 
     def fault(self, rule: str, message: str) -> None:
-        """Latch a fault: every output to 0 (emergency stop), then the fault state."""
+        """Latch a fault: every output to 0 (emergency stop), then the fault state. The
+        cause is claimed before the stop goes out, so a second fault raised meanwhile (the
+        device reporting that very stop) cannot take the first one's place."""
+        with self._cause_lock:
+            first = self._cause is None
+            if first:
+                self._cause = (rule, message)
         try:
             self.driver.emergency_stop()
         except (DriverError, LinkLost) as exc:
@@ -270,7 +278,7 @@ class Session:
         with self.lock:
             for ch in self.channels:
                 self.supervisor.zeroed(ch)
-            if self.state in (State.fault, State.stopped):
+            if not first or self.state in (State.fault, State.stopped):
                 return  # latched already: the first cause stands
             self.fault_detail = f"{rule}: {message}"
             self.end_reason = f"fault:{rule}"
@@ -281,6 +289,9 @@ class Session:
     def reset(self) -> None:
         """After a fault or stop: clear the device's latched faults, back to ready at 0."""
         self.fire(Trigger.reset)
+        if self.state is State.ready:
+            with self._cause_lock:
+                self._cause = None
 
     def _on_exception(self, event: EventData) -> None:
         error = event.error
