@@ -25,6 +25,7 @@ from types import TracebackType
 from typing import Any
 
 from tensctl.drivers.base import DeviceInfo, Driver
+from tensctl.drivers.errors import LinkLost
 from tensctl.drivers.registry import DriverOptions, open_driver
 from tensctl.engine.clock import Clock, RealClock, ScaledClock, VirtualClock
 from tensctl.engine.runner import run, run_realtime
@@ -118,6 +119,8 @@ class Device:
         except BaseException as exc:
             session.end_reason = f"refused: {exc}"
             session.close()
+            if isinstance(exc, LinkLost):  # nothing was delivered yet: a device error
+                raise DeviceError(f"cannot talk to the device: {exc}") from None
             raise
         return session
 
@@ -260,6 +263,9 @@ def connect(
         info = driver.identify()
         chosen = named or _profile_for(url, info)
         store = _store(journal)
+    except LinkLost as exc:  # before any output: the device cannot be reached (exit 5)
+        driver.close()
+        raise DeviceError(f"cannot identify the device: {exc}") from None
     except BaseException:
         driver.close()
         raise

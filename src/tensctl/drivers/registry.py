@@ -42,7 +42,10 @@ class DriverOptions:
     """The in-process simulator runs on its own (a thread advances it, so its watchdog
     fires while the host is silent). False with a virtual clock: it advances only when
     the host talks to it."""
-    timeout_s: float = 0.25
+    # a reply is due in about a millisecond (USB-serial adapters add up to ~16 ms each way);
+    # 3 tries of 60 ms stay inside the host watchdog's margin, so one lost frame is retried
+    # without tripping the session
+    timeout_s: float = 0.06
     retries: int = 2
     line: SerialSettings | None = None
     """A serial port's line settings (a named profile's ``serial``); 115200 8N1 if none."""
