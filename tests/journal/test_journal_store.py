@@ -261,6 +261,10 @@ def test_intensity_trend_is_the_slope_per_week() -> None:
 
     assert intensity_trend_ma_per_week([summary(1, 10), summary(8, 13), summary(15, 16)]) == 3
     assert intensity_trend_ma_per_week([summary(1, 10)]) is None
+    assert intensity_trend_ma_per_week([summary(1, 10), summary(8, 13)]) is None  # 2 sessions
+    assert intensity_trend_ma_per_week([summary(1, 10), summary(2, 13), summary(3, 16)]) is None
+    simulated = [{**summary(d, 10 + d), "simulated": True} for d in (1, 8, 15)]
+    assert intensity_trend_ma_per_week(simulated) is None  # not a patient's tolerance
 
 
 def test_outcomes_out_of_range_are_named(tmp_path: Path) -> None:
@@ -284,3 +288,48 @@ def test_the_default_store_follows_tensctl_db(
 
     assert default_path().name == "sessions.sqlite3" and "tensctl" in str(default_path())
     assert os.environ.get("TENSCTL_DB") is None
+
+
+def test_a_stalled_store_does_not_hold_up_the_ticks_and_then_faults(tmp_path: Path) -> None:
+    """Another program holds the store's write lock: the session goes on at its pace (the
+    events queue up), and once the record is more than a second behind it faults to 0."""
+    import time
+
+    db = tmp_path / "s.sqlite3"
+    with (
+        tensctl.connect("sim://", virtual=True, journal=db) as dev,
+        dev.session("brief-intense", intensity=15, screened=True) as s,
+    ):
+        s.run_for(2)
+        blocker = sqlite3.connect(db, isolation_level=None)
+        blocker.execute("BEGIN IMMEDIATE")
+        try:
+            s.run_for(20)
+            emitted = len(s.hub.history)
+            written = sqlite3.connect(db).execute("SELECT count(*) FROM events").fetchone()[0]
+            assert written < emitted - 20  # the ticks did not wait for the disk
+            time.sleep(1.2)
+            state = s.run_for(1)
+            assert state.value == "fault" and "behind" in s.fault_detail
+            assert dev.driver.telemetry()[1].commanded_ma == 0
+        finally:
+            blocker.execute("ROLLBACK")
+            blocker.close()
+
+
+def test_opening_a_new_store_from_many_processes_at_once(tmp_path: Path) -> None:
+    db = tmp_path / "s.sqlite3"
+    code = f"from tensctl.journal.store import Store\nStore({str(db)!r}).close()\n"
+    procs = [
+        subprocess.Popen([sys.executable, "-c", code], stderr=subprocess.PIPE) for _ in range(6)
+    ]
+    errors = [p.communicate(timeout=60)[1] for p in procs]
+    assert [p.returncode for p in procs] == [0] * 6, errors
+    assert schema.version(sqlite3.connect(db)) == len(schema.MIGRATIONS)
+
+
+def test_patient_ids_are_pseudonyms(tmp_path: Path) -> None:
+    with tensctl.connect("sim://", virtual=True, journal=tmp_path / "s.sqlite3") as dev:
+        for bad in ("", "P-[/]1", "Jane Doe", "x" * 65):
+            with pytest.raises(InputError, match="pseudonym"):
+                dev.session("brief-intense", patient=bad, intensity=15, screened=True)

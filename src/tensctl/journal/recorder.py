@@ -16,7 +16,9 @@ from typing import Any
 
 from tensctl.errors import StoreError
 from tensctl.journal import chain
-from tensctl.journal.store import SessionWriter, Store
+from tensctl.journal.session_writer import SessionWriter
+from tensctl.journal.store import Store
+from tensctl.journal.writer import QueuedWriter
 from tensctl.model.outcomes import Outcomes
 
 
@@ -30,7 +32,7 @@ def default_operator() -> str:
 class Recorder:
     def __init__(self, writer: SessionWriter, operator: str) -> None:
         self.writer, self.operator = writer, operator
-        self.error: str | None = None
+        self.queue = QueuedWriter(writer)
         self.elapsed_s = 0.0
 
     @classmethod
@@ -68,17 +70,18 @@ class Recorder:
     def session_id(self) -> int:
         return self.writer.session_id
 
+    @property
+    def error(self) -> str | None:
+        return self.queue.error
+
     def write(self, kind: str, elapsed_s: float, data: Mapping[str, Any]) -> None:
-        if self.error is not None:
-            return
+        """An event of the running session: queued, off the output path (never raises)."""
         self.elapsed_s = max(self.elapsed_s, elapsed_s)
-        try:
-            self.writer.append(kind, elapsed_s, data)
-        except StoreError as exc:
-            self.error = str(exc)
+        self.queue.put(kind, elapsed_s, data)
 
     def health(self) -> str | None:
-        return None if self.error is None else f"the session record cannot be written: {self.error}"
+        problem = self.queue.problem()
+        return None if problem is None else f"the session record cannot be written: {problem}"
 
     def screening(self, confirmed: bool, how: str) -> None:
         """The contraindication answer: when (the event's time), by whom, and how given."""
@@ -87,17 +90,21 @@ class Recorder:
         )
 
     def outcomes(self, when: str, values: Outcomes) -> None:
-        """``when``: "before" or "after" the session."""
+        """``when``: "before" or "after" the session. Not on the output path: written at
+        once, and a failure raises :class:`StoreError` to the caller."""
         data = {"when": when, "operator": self.operator, **values.model_dump(mode="json")}
-        self.write("outcome", self.elapsed_s, data)
+        self.queue.flush()
+        self.writer.append("outcome", self.elapsed_s, data)
 
     def close(self, reason: str) -> None:
-        if self.writer.closed:
-            return
+        """The end record, after every queued event (a failure is kept in :attr:`error`)."""
         try:
+            self.queue.flush()
             self.writer.close(reason or "closed", self.elapsed_s)
         except StoreError as exc:
-            self.error = str(exc)
+            self.queue.error = self.queue.error or str(exc)
+        finally:
+            self.queue.stop()
 
 
 def protocol_text(model_json: str) -> str:

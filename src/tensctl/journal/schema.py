@@ -75,22 +75,56 @@ def version(conn: sqlite3.Connection) -> int:
     return int(conn.execute("PRAGMA user_version").fetchone()[0])
 
 
-def migrate(conn: sqlite3.Connection, migrations: Sequence[str] = MIGRATIONS) -> int:
-    """Bring the store to the latest version; returns the version it was at."""
+def migrate(
+    conn: sqlite3.Connection, migrations: Sequence[str] = MIGRATIONS, where: str = ""
+) -> int:
+    """Bring the store to the latest version, all in one transaction taken with the write
+    lock (two processes opening a new store at once: the second finds it done). Returns
+    the version it was at."""
+    found = check_readable(conn, where, migrations)
+    if found == len(migrations):
+        return found
+    number = found
+    try:
+        conn.execute("BEGIN IMMEDIATE")
+        found = number = version(conn)  # again, under the lock
+        for number, script in enumerate(migrations[found:], start=found + 1):
+            for statement in _statements(script):
+                conn.execute(statement)
+            conn.execute(f"PRAGMA user_version = {number}")
+        conn.execute("COMMIT")
+    except sqlite3.Error as exc:
+        if conn.in_transaction:
+            conn.rollback()
+        prefix = f"{where}: " if where else ""
+        raise StoreError(
+            f"{prefix}migrating the session store to version {number}: {exc}"
+        ) from None
+    return found
+
+
+def check_readable(
+    conn: sqlite3.Connection, where: str = "", migrations: Sequence[str] = MIGRATIONS
+) -> int:
+    """The store's version, if this tensctl understands it."""
     found = version(conn)
     if found > len(migrations):
+        prefix = f"{where}: " if where else ""
         raise StoreError(
-            f"the session store is at schema version {found}, newer than this tensctl "
+            f"{prefix}the session store is at schema version {found}, newer than this tensctl "
             f"understands ({len(migrations)}); upgrade tensctl"
         )
-    for number, script in enumerate(migrations[found:], start=found + 1):
-        # executescript commits first, so the script carries its own transaction
-        try:
-            conn.executescript(
-                f"BEGIN IMMEDIATE;\n{script}\nPRAGMA user_version = {number};\nCOMMIT;"
-            )
-        except sqlite3.Error as exc:
-            if conn.in_transaction:
-                conn.rollback()
-            raise StoreError(f"migrating the session store to version {number}: {exc}") from None
     return found
+
+
+def _statements(script: str) -> list[str]:
+    """The SQL statements of a script (trigger bodies kept whole)."""
+    out, buffer = [], ""
+    for line in script.splitlines(keepends=True):
+        buffer += line
+        if sqlite3.complete_statement(buffer):
+            out.append(buffer.strip())
+            buffer = ""
+    if buffer.strip():
+        out.append(buffer.strip())
+    return out

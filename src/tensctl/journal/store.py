@@ -14,12 +14,10 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import socket
 import sqlite3
 import threading
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -27,6 +25,10 @@ import platformdirs
 
 from tensctl.errors import InputError, Problem, StoreError
 from tensctl.journal import chain, schema
+from tensctl.journal.checkpoint import Checkpointer
+from tensctl.journal.clock import utc_now
+from tensctl.journal.processes import gone, this_host
+from tensctl.journal.session_writer import SessionWriter
 
 Row = dict[str, Any]
 T = TypeVar("T")
@@ -45,41 +47,48 @@ def default_path() -> Path:
     return platformdirs.user_data_path("tensctl", appauthor=False) / "sessions.sqlite3"
 
 
-def utc_now() -> str:
-    return datetime.now(UTC).isoformat(timespec="microseconds")
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
 class Store:
     """A session store. Thread-safe; several processes may write to one file."""
 
-    def __init__(self, path: Path | str | None = None, *, mark_interrupted: bool = True) -> None:
+    def __init__(
+        self,
+        path: Path | str | None = None,
+        *,
+        mark_interrupted: bool = True,
+        must_exist: bool = False,
+        read_only: bool = False,
+    ) -> None:
+        """``must_exist``: a store to read (a mistyped path is an error, not a new store)."""
         self.path = Path(path) if path is not None else default_path()
         self._lock = threading.RLock()
+        if (must_exist or read_only) and not self.path.is_file():
+            raise StoreError(f"{self.path}: no session store there (give --db or $TENSCTL_DB)")
         try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            self.conn = sqlite3.connect(
-                self.path, timeout=2.0, check_same_thread=False, isolation_level=None
-            )
+            if read_only:
+                self.conn = sqlite3.connect(
+                    f"{self.path.resolve().as_uri()}?mode=ro",
+                    uri=True,
+                    check_same_thread=False,
+                    isolation_level=None,
+                )
+            else:
+                self.path.parent.mkdir(parents=True, exist_ok=True)
+                self.conn = sqlite3.connect(
+                    self.path, timeout=2.0, check_same_thread=False, isolation_level=None
+                )
             self.conn.row_factory = sqlite3.Row
-            self.conn.execute("PRAGMA journal_mode=WAL")
-            self.conn.execute("PRAGMA synchronous=NORMAL")
-            self.conn.execute("PRAGMA wal_autocheckpoint=0")  # the checkpointer's job
-            self.conn.execute("PRAGMA foreign_keys=ON")
-            schema.migrate(self.conn)
+            if not read_only:
+                self.conn.execute("PRAGMA journal_mode=WAL")
+                self.conn.execute("PRAGMA synchronous=NORMAL")
+                self.conn.execute("PRAGMA wal_autocheckpoint=0")  # the checkpointer's job
+                self.conn.execute("PRAGMA foreign_keys=ON")
+                schema.migrate(self.conn, where=str(self.path))
+            else:
+                schema.check_readable(self.conn, str(self.path))
         except (OSError, sqlite3.Error) as exc:
             raise StoreError(f"{self.path}: cannot open the session store: {exc}") from None
-        self._checkpointer = _Checkpointer(self.path)
-        if mark_interrupted:
+        self._checkpointer = Checkpointer(self.path) if not read_only else None
+        if mark_interrupted and not read_only:
             self.mark_interrupted()
 
     # ---- plumbing -------------------------------------------------------------------------
@@ -89,8 +98,9 @@ class Store:
             with self._lock:
                 return action()
         except sqlite3.Error as exc:
-            if self.conn.in_transaction:
-                self.conn.rollback()
+            with contextlib.suppress(sqlite3.Error):  # a closed connection cannot roll back
+                if self.conn.in_transaction:
+                    self.conn.rollback()
             raise StoreError(f"{self.path}: {what}: {exc}") from None
 
     @contextmanager
@@ -105,9 +115,23 @@ class Store:
         self.conn.execute("COMMIT")
 
     def close(self) -> None:
-        self._checkpointer.stop()
+        if self._checkpointer is not None:
+            self._checkpointer.stop()
         with self._lock:
             self.conn.close()
+
+    @contextmanager
+    def snapshot(self) -> Iterator[Store]:
+        """A read-only view of the store as of now (one read transaction on its own
+        connection): what a live session writes meanwhile is not seen half-way."""
+        view = Store(self.path, must_exist=True, read_only=True)
+        try:
+            view.conn.execute("BEGIN")
+            yield view
+        finally:
+            with contextlib.suppress(sqlite3.Error):
+                view.conn.execute("COMMIT")
+            view.close()
 
     def __enter__(self) -> Store:
         return self
@@ -130,7 +154,7 @@ class Store:
                     **header,
                     "id": (found["id"] if found else 0) + 1,
                     "protocol_sha256": chain.sha256(protocol_json),
-                    "host": socket.gethostname(),
+                    "host": this_host(),
                     "pid": os.getpid(),
                     "started_utc": utc_now(),
                     "simulated": int(bool(header["simulated"])),
@@ -179,25 +203,41 @@ class Store:
         return self._do(f"writing event {seq} of session {session_id}", write)
 
     def mark_interrupted(self) -> list[int]:
-        """Close, as ``interrupted``, the open sessions of dead processes on this host."""
-        host, marked = socket.gethostname(), []
+        """Close, as ``interrupted``, the open sessions of processes on this host that are
+        gone: those of an earlier boot, and those whose process no longer exists."""
+        marked = []
         open_rows = self._do(
             "finding unfinished sessions",
             lambda: self.conn.execute(
-                "SELECT id, pid FROM sessions WHERE end_reason IS NULL AND host = ?", (host,)
+                "SELECT id, pid, host FROM sessions WHERE end_reason IS NULL"
             ).fetchall(),
         )
         for found in open_rows:
-            if found["pid"] == os.getpid() or _alive(found["pid"]):
+            if not gone(found["host"], found["pid"]):
                 continue
-            writer, last = self.resume(found["id"])
-            ended = last["time_utc"] if last else self.session(found["id"])["started_utc"]
-            writer.close("interrupted", elapsed_s=last["elapsed_s"] if last else 0.0, at=ended)
+            try:
+                writer, last = self.resume(found["id"], open_ok=True)
+                ended = last["time_utc"] if last else self.session(found["id"])["started_utc"]
+                writer.close("interrupted", elapsed_s=last["elapsed_s"] if last else 0.0, at=ended)
+            except StoreError:
+                continue  # another process closed it first
             marked.append(found["id"])
         return marked
 
-    def resume(self, session_id: int) -> tuple[SessionWriter, Row | None]:
-        """A writer that continues a stored session's chain, and its last event."""
+    def resume(self, session_id: int, open_ok: bool = False) -> tuple[SessionWriter, Row | None]:
+        """A writer that continues a stored session's chain, and its last event. A session
+        still open belongs to its own writer: refused unless ``open_ok``."""
+        if not open_ok and self.session(session_id)["end_reason"] is None:
+            raise InputError(
+                [
+                    Problem(
+                        f"session {session_id} has not ended (still running, or its end not "
+                        "yet recorded): add outcomes once it has",
+                        "<argument>",
+                        path="ID",
+                    )
+                ]
+            )
         events = self.events(session_id)
         last = events[-1] if events else None
         head = last["hash"] if last else self.session(session_id)["hash"]
@@ -246,65 +286,3 @@ class Store:
             lambda: self.conn.execute("SELECT * FROM patients ORDER BY id").fetchall(),
         )
         return [dict(r) for r in rows]
-
-
-class _Checkpointer:
-    """Copies the write-ahead log into the database (and syncs it to disk) every
-    ``period_s`` on its own thread and connection, so no event write ever waits for a
-    checkpoint: an event costs a write to the log, a checkpoint's fsync happens here."""
-
-    def __init__(self, path: Path, period_s: float = 2.0) -> None:
-        self.path, self.period_s = path, period_s
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="tensctl-checkpoint", daemon=True)
-        self._thread.start()
-
-    def _run(self) -> None:
-        try:
-            conn = sqlite3.connect(self.path, timeout=1.0, isolation_level=None)
-        except sqlite3.Error:
-            return
-        try:
-            while not self._stop.wait(self.period_s):
-                self._checkpoint(conn)
-            self._checkpoint(conn)
-        finally:
-            conn.close()
-
-    @staticmethod
-    def _checkpoint(conn: sqlite3.Connection) -> None:
-        with contextlib.suppress(sqlite3.Error):  # busy or gone: the next round does it
-            conn.execute("PRAGMA wal_checkpoint(PASSIVE)")
-
-    def stop(self) -> None:
-        self._stop.set()
-        self._thread.join(timeout=5.0)
-
-
-class SessionWriter:
-    """Appends one session's events to its chain, in order, from any thread."""
-
-    def __init__(self, store: Store, session_id: int, last_hash: str, seq: int = 0) -> None:
-        self.store, self.session_id = store, session_id
-        self._last_hash, self._seq = last_hash, seq
-        self._lock = threading.Lock()
-        self.closed = False
-
-    def append(
-        self, kind: str, elapsed_s: float, data: Mapping[str, Any], at: str | None = None
-    ) -> None:
-        with self._lock:
-            if self.closed and kind != "outcome":
-                return  # after its end a session takes only outcomes (pain afterwards)
-            event = {"kind": kind, "elapsed_s": elapsed_s, "data": data, "time_utc": at}
-            self._last_hash = self.store.append(
-                self.session_id, self._seq + 1, self._last_hash, event
-            )
-            self._seq += 1
-
-    def close(self, reason: str, elapsed_s: float, at: str | None = None) -> None:
-        """The session's last record: why and when it ended (written once)."""
-        if self.closed:
-            return
-        self.append("closed", elapsed_s, {"reason": reason, "ended_utc": at or utc_now()})
-        self.closed = True

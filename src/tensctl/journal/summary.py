@@ -64,16 +64,23 @@ def mean_intensity_ma(summary: Mapping[str, Any]) -> float | None:
     return float(sum(d["mean_ma"] * d["stimulated_min"] for d in doses) / weight)
 
 
+TREND_MIN_SESSIONS = 3
+TREND_MIN_DAYS = 7.0
+
+
 def intensity_trend_ma_per_week(summaries: Sequence[Mapping[str, Any]]) -> float | None:
-    """Least-squares slope of delivered intensity over calendar time, mA per week; ``None``
-    with fewer than two stimulated sessions on different days or times."""
+    """Least-squares slope of delivered intensity over calendar time, mA per week, over the
+    stimulated sessions on real devices; ``None`` with fewer than
+    :data:`TREND_MIN_SESSIONS` of them or spanning less than :data:`TREND_MIN_DAYS` (a
+    slope over hours says nothing about tolerance)."""
     points = []
     for s in summaries:
         level = mean_intensity_ma(s)
-        if level is not None:
+        if level is not None and not s.get("simulated", False):
             day = datetime.fromisoformat(s["started_utc"]).timestamp() / 86400
             points.append((day, level))
-    if len(points) < 2:
+    days = [x for x, _ in points]
+    if len(points) < TREND_MIN_SESSIONS or max(days) - min(days) < TREND_MIN_DAYS:
         return None
     mean_x = sum(x for x, _ in points) / len(points)
     mean_y = sum(y for _, y in points) / len(points)

@@ -40,16 +40,19 @@ class Verification:
 
 
 def verify(store: Store) -> Verification:
-    findings: list[Finding] = []
-    prev, events = chain.GENESIS, 0
-    for summary in store.sessions():
-        header = store.session(summary["id"])
-        findings += _header(header, prev)
-        prev = header["hash"]
-        rows = store.events(header["id"], raw=True)
-        events += len(rows)
-        findings += _events(header, rows)
-    return Verification(len(store.sessions()), events, findings)
+    """Every chain, read in one snapshot (a session closing meanwhile is not a finding)."""
+    with store.snapshot() as view:
+        findings: list[Finding] = []
+        prev, events = chain.GENESIS, 0
+        headers = view.sessions()
+        for summary in headers:
+            header = view.session(summary["id"])
+            findings += _header(header, prev)
+            prev = header["hash"]
+            rows = view.events(header["id"], raw=True)
+            events += len(rows)
+            findings += _events(header, rows)
+    return Verification(len(headers), events, findings)
 
 
 def _header(row: Row, prev: str) -> list[Finding]:

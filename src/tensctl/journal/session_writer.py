@@ -1,0 +1,41 @@
+"""Appending to one session's hash chain, in order, from any thread."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
+
+from tensctl.journal.clock import utc_now
+
+if TYPE_CHECKING:
+    from tensctl.journal.store import Store
+
+
+class SessionWriter:
+    """Appends one session's events to its chain, in order, from any thread."""
+
+    def __init__(self, store: Store, session_id: int, last_hash: str, seq: int = 0) -> None:
+        self.store, self.session_id = store, session_id
+        self._last_hash, self._seq = last_hash, seq
+        self._lock = threading.Lock()
+        self.closed = False
+
+    def append(
+        self, kind: str, elapsed_s: float, data: Mapping[str, Any], at: str | None = None
+    ) -> None:
+        with self._lock:
+            if self.closed and kind != "outcome":
+                return  # after its end a session takes only outcomes (pain afterwards)
+            event = {"kind": kind, "elapsed_s": elapsed_s, "data": data, "time_utc": at}
+            self._last_hash = self.store.append(
+                self.session_id, self._seq + 1, self._last_hash, event
+            )
+            self._seq += 1
+
+    def close(self, reason: str, elapsed_s: float, at: str | None = None) -> None:
+        """The session's last record: why and when it ended (written once)."""
+        if self.closed:
+            return
+        self.append("closed", elapsed_s, {"reason": reason, "ended_utc": at or utc_now()})
+        self.closed = True

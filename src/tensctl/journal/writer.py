@@ -1,0 +1,93 @@
+"""Writing a session's events off the output path.
+
+The supervisor's tick must never wait for a disk (a stall, another process holding the
+store's write lock). Events go on a queue; one thread per session commits them in order.
+The tick waits for its event's commit only while the writer keeps up — at most
+:data:`WAIT_S` — so normally every event is on disk before the session goes on (a crash
+loses at most the event in flight), and a stalled store costs the tick at most one short
+wait before the backlog builds. A backlog older than :data:`MAX_LAG_S`, or a failed write,
+is reported by :meth:`QueuedWriter.problem` (the session faults on it).
+"""
+
+from __future__ import annotations
+
+import queue
+import threading
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from tensctl.errors import StoreError
+from tensctl.journal.clock import utc_now
+from tensctl.journal.session_writer import SessionWriter
+
+WAIT_S = 0.02
+MAX_LAG_S = 1.0
+
+
+@dataclass
+class _Item:
+    kind: str
+    elapsed_s: float
+    data: Mapping[str, Any]
+    at: str
+    queued_s: float
+    done: threading.Event = field(default_factory=threading.Event)
+
+
+class QueuedWriter:
+    def __init__(self, writer: SessionWriter) -> None:
+        self.writer = writer
+        self.error: str | None = None
+        self._queue: queue.SimpleQueue[_Item | None] = queue.SimpleQueue()
+        self._pending = 0  # items put and not yet written (a racy count is fine: a hint)
+        self._oldest_s: float | None = None
+        self._thread = threading.Thread(target=self._run, name="tensctl-record", daemon=True)
+        self._thread.start()
+
+    def put(self, kind: str, elapsed_s: float, data: Mapping[str, Any]) -> None:
+        """Queue one event (stamped now); wait briefly for its commit if the writer is
+        keeping up. Safe from any thread; never raises."""
+        behind = self._pending > 0
+        item = _Item(kind, elapsed_s, data, utc_now(), time.monotonic())
+        self._pending += 1
+        self._queue.put(item)
+        if not behind:
+            item.done.wait(WAIT_S)
+
+    def flush(self, timeout_s: float = 5.0) -> None:
+        """Wait until everything queued so far is written; raise if it was not."""
+        marker = _Item("", 0.0, {}, "", time.monotonic())
+        self._queue.put(marker)
+        if not marker.done.wait(timeout_s):
+            raise StoreError(f"the session record is more than {timeout_s:g} s behind")
+        if self.error is not None:
+            raise StoreError(self.error)
+
+    def problem(self) -> str | None:
+        if self.error is not None:
+            return self.error
+        oldest = self._oldest_s
+        if oldest is not None and time.monotonic() - oldest > MAX_LAG_S:
+            return f"writing is {time.monotonic() - oldest:.1f} s behind"
+        return None
+
+    def stop(self, timeout_s: float = 5.0) -> None:
+        self._queue.put(None)
+        self._thread.join(timeout_s)
+
+    def _run(self) -> None:
+        while True:
+            item = self._queue.get()
+            if item is None:
+                return
+            self._oldest_s = item.queued_s
+            if item.kind and self.error is None:
+                try:
+                    self.writer.append(item.kind, item.elapsed_s, item.data, at=item.at)
+                except StoreError as exc:
+                    self.error = str(exc)
+            self._pending = max(0, self._pending - (1 if item.kind else 0))
+            self._oldest_s = None
+            item.done.set()
