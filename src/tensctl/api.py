@@ -18,6 +18,7 @@ Pass ``virtual=True`` to ``connect("sim://…")`` to run the simulator on a virt
 from __future__ import annotations
 
 import contextlib
+import re
 import threading
 from collections.abc import Collection, Mapping
 from pathlib import Path
@@ -96,6 +97,7 @@ class Device:
         """A session of ``protocol`` (an id, a path or a model), checked and ready to start.
         It is recorded from here on; ``outcomes_before`` (pain, fatigue, …) go in first."""
         chosen = protocol if isinstance(protocol, Protocol) else find_protocol(str(protocol))[0]
+        _check_patient(patient)
         before = parse_outcomes(outcomes_before, "outcomes_before") if outcomes_before else None
         ids = [c.id for c in chosen.channels]
         session = RunningSession(
@@ -280,6 +282,23 @@ def _store(journal: Store | str | Path | bool) -> Store | None:
     if journal is False:
         return None
     return Store(None if journal is True else journal)
+
+
+PATIENT_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
+
+
+def _check_patient(patient: str | None) -> None:
+    if patient is not None and not PATIENT_ID.fullmatch(patient):
+        raise InputError(
+            [
+                Problem(
+                    "a patient id is a pseudonym: letters, digits, '.', '_' or '-', up to 64, "
+                    f"starting with a letter or digit; found {patient!r}",
+                    "<argument>",
+                    path="patient",
+                )
+            ]
+        )
 
 
 def _per_channel(

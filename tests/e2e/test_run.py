@@ -101,6 +101,43 @@ def test_first_ctrl_c_ramps_down_and_exits_7(tmp_path: Path) -> None:
     assert len(delivered[top:]) > 2 and delivered[-1] == 0  # ramped down, not dropped
 
 
+def test_second_ctrl_c_stops_at_once_and_the_controller_exits(tmp_path: Path) -> None:
+    """The second Ctrl-C is an emergency stop, sent from a thread: the handler runs on the
+    main thread, which may hold the locks the stop needs (it used to hang there)."""
+    db = tmp_path / "s.sqlite3"
+    with SimProcess("pty", tmp_path / "sim.jsonl") as sim:
+        cmd = [
+            sys.executable,
+            "-m",
+            "tensctl",
+            "run",
+            str(SHORT),
+            "--device",
+            sim.address,
+            "--yes",
+            "--json",
+            "--db",
+            str(db),
+        ]
+        proc = subprocess.Popen(
+            cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, stdin=subprocess.DEVNULL
+        )
+        assert proc.stdout is not None
+        for line in proc.stdout:
+            if '"state": "stimulating"' in line:
+                break
+        for _ in range(2):
+            proc.send_signal(signal.SIGINT)
+            time.sleep(0.05)
+        code = proc.wait(timeout=30)
+        time.sleep(0.2)
+        log = sim.log()
+    assert code == 7
+    assert outputs(log)[-1] == 0
+    stops = [e for e in log if e["event"] == "command" and e["type"] == "EMERGENCY_STOP"]
+    assert stops
+
+
 def test_refused_by_safety_exits_4_and_nothing_is_delivered(tmp_path: Path) -> None:
     with SimProcess("pty", tmp_path / "sim.jsonl") as sim:
         code, _, err = run(sim.address, "--intensity", "1=150")

@@ -35,7 +35,8 @@ def test_list_show_and_patients(cli: Any, store_path: Path) -> None:
     data = json.loads(cli("sessions", "show", "2", "--json").out)
     assert data["targets_ma"] == {"1": 18.0} and data["dose"][0]["peak_ma"] == pytest.approx(18)
     patient = cli("patients", "show", "P-7")
-    assert patient.code == 0 and "6 → 3" in patient.out and "intensity trend" in patient.out
+    assert patient.code == 0 and "6 → 3" in patient.out
+    assert "intensity trend: needs 3 stimulated sessions" in patient.err  # simulated, minutes apart
     trend = json.loads(cli("patients", "show", "P-7", "--json").out)
     assert len(trend["sessions"]) == 2 and trend["sessions"][1]["pain_rest_change"] == -3
     assert "P-other" in cli("patients", "list").out
@@ -132,3 +133,45 @@ def test_report_command_writes_the_file(cli: Any, store_path: Path, tmp_path: Pa
     assert "<svg" in out.read_text() and "Brief-intense TENS" in out.read_text()
     bad = cli("sessions", "report", "2", "-o", str(tmp_path / "s2.pdf"))
     assert bad.code == 2 and ".png, .svg, .html" in bad.err
+
+
+def test_reading_a_store_that_is_not_there_is_an_error(cli: Any, tmp_path: Path) -> None:
+    typo = tmp_path / "typo" / "nothere.sqlite3"
+    for args in (("sessions", "verify"), ("sessions", "list"), ("patients", "show", "P-1")):
+        done = cli(*args, "--db", str(typo))
+        assert done.code == 9 and "no session store there" in done.err
+    assert not typo.parent.exists()
+
+
+def test_outcomes_wait_for_the_session_to_end(cli: Any, _session_store: Path) -> None:
+    import tensctl
+
+    with (
+        tensctl.connect("sim://", virtual=True, journal=_session_store) as dev,
+        dev.session("brief-intense", intensity=15, screened=True) as s,
+    ):
+        s.run_for(3)
+        done = cli(
+            "sessions",
+            "outcomes",
+            str(s.record_id),
+            "--after",
+            "pain_rest=1,pain_movement=1,fatigue=1",
+        )
+        assert done.code == 3 and "has not ended" in done.err
+        assert s.run_for(1).value in ("ramping_up", "stimulating")  # the record undisturbed
+    assert cli("sessions", "verify").code == 0
+
+
+def test_stored_text_is_shown_as_text(cli: Any, _session_store: Path, monkeypatch: Any) -> None:
+    monkeypatch.setenv("TENSCTL_OPERATOR", "dr [/]x [bold]")
+    record_session(_session_store, seconds=2)
+    shown = cli("sessions", "show", "1")
+    assert shown.code == 0 and "dr [/]x [bold]" in shown.out
+
+
+def test_export_errors_are_clear(cli: Any, store_path: Path, tmp_path: Path) -> None:
+    nowhere = cli("sessions", "export", "1", "-o", str(tmp_path / "no" / "dir" / "x.json"))
+    assert nowhere.code == 3 and "cannot write" in nowhere.err
+    nobody = cli("sessions", "export", "--patient", "P-nobody")
+    assert nobody.code == 3 and "P-nobody" in nobody.err

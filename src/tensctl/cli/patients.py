@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import typer
+from rich.markup import escape
 from rich.table import Table
 
 from tensctl.cli import console
@@ -14,6 +15,8 @@ from tensctl.cli.options import DB_OPTION, JSON_OPTION
 from tensctl.errors import InputError, Problem
 from tensctl.journal.store import Store
 from tensctl.journal.summary import (
+    TREND_MIN_DAYS,
+    TREND_MIN_SESSIONS,
     intensity_trend_ma_per_week,
     mean_intensity_ma,
     pain_change,
@@ -29,13 +32,13 @@ TOLERANCE_MA_PER_WEEK = 2.0  # a rise this steep is worth a look at the plan (fr
 @patients_app.command("list")
 def list_patients(db: Path | None = DB_OPTION, as_json: bool = JSON_OPTION) -> None:
     """Every patient with a recorded session."""
-    with Store(db) as store:
+    with Store(db, must_exist=True) as store:
         rows = [{**p, "sessions": len(store.sessions(p["id"]))} for p in store.patients()]
     if as_json:
         return console.emit_json(rows)
     table = Table("patient", "first seen (UTC)", "sessions", box=None)
     for p in rows:
-        table.add_row(p["id"], p["created_utc"][:19].replace("T", " "), str(p["sessions"]))
+        table.add_row(escape(p["id"]), p["created_utc"][:19].replace("T", " "), str(p["sessions"]))
     console.out.print(table)
 
 
@@ -46,7 +49,7 @@ def show(
     as_json: bool = JSON_OPTION,
 ) -> None:
     """Sessions over time: pain before/after, delivered intensity and its trend."""
-    with Store(db) as store:
+    with Store(db, must_exist=True) as store:
         summaries = [summarise(h, store.events(h["id"])) for h in store.sessions(patient)]
     if not summaries:
         raise InputError([Problem(f"no sessions recorded for patient '{patient}'", "ID")])
@@ -88,14 +91,14 @@ def show(
         table.add_row(
             str(r["id"]),
             r["started_utc"][:10],
-            r["protocol"],
+            escape(r["protocol"]),
             f"{s['duration_s'] / 60:.0f}",
             "—" if r["mean_ma"] is None else f"{r['mean_ma']:.1f}",
             _before_after(s, "pain_rest"),
             _before_after(s, "pain_movement"),
-            r["end_reason"],
+            escape(r["end_reason"]),
         )
-    console.out.print(f"[bold]patient {patient}[/]: {len(summaries)} session(s)")
+    console.out.print(f"[bold]patient {escape(patient)}[/]: {len(summaries)} session(s)")
     console.out.print(table)
     if last is not None:
         for ch, values in last["thresholds_ma"].items():
@@ -107,7 +110,10 @@ def show(
                 + (f"; ceiling {ceiling:g} mA" if ceiling is not None else "")
             )
     if trend is None:
-        console.info("intensity trend: needs two stimulated sessions at different times")
+        console.info(
+            f"intensity trend: needs {TREND_MIN_SESSIONS} stimulated sessions on real devices "
+            f"spanning {TREND_MIN_DAYS:g} days or more"
+        )
         return
     console.out.print(f"intensity trend: {trend:+.2f} mA/week")
     if trend >= TOLERANCE_MA_PER_WEEK:

@@ -85,13 +85,23 @@ def run_command(
         )
         with session:
             state = _json_session(session) if as_json else _live_session(session, dev, titrate)
-            if ask:
-                session.record_outcomes(ask_outcomes("after"))
+        if ask:  # the session's end is on record first: a prompt left unanswered loses nothing
+            _outcomes_after(session)
     if session.record_id is not None:
         console.info(
             f"recorded as session {session.record_id} (tensctl sessions show {session.record_id})"
         )
     _finish(session, state)
+
+
+def _outcomes_after(session: RunningSession) -> None:
+    try:
+        session.record_outcomes(ask_outcomes("after"))
+    except (typer.Abort, KeyboardInterrupt, EOFError):
+        console.warning(
+            f"outcomes after the session not recorded; add them with "
+            f"`tensctl sessions outcomes {session.record_id} --after …`"
+        )
 
 
 def _split_intensities(
@@ -125,10 +135,14 @@ class _Interrupts:
 
     def __call__(self, signum: int, frame: FrameType | None) -> None:
         self.count += 1
+        # on a thread, not here: the handler runs on the main thread, which may be holding
+        # the very locks (event hub, driver) the stop needs
         if self.count == 1:
             threading.Thread(target=self.session.stop, daemon=True).start()
         else:
-            self.session.emergency_stop("second Ctrl-C")
+            threading.Thread(
+                target=self.session.emergency_stop, args=("second Ctrl-C",), daemon=True
+            ).start()
 
     def __enter__(self) -> _Interrupts:
         self.previous = signal.signal(signal.SIGINT, self)

@@ -6,11 +6,12 @@ from pathlib import Path
 from typing import Any
 
 import typer
+from rich.markup import escape
 from rich.table import Table
 
 from tensctl.cli import console
 from tensctl.cli.options import DB_OPTION, JSON_OPTION
-from tensctl.errors import TamperedRecord, UsageError
+from tensctl.errors import InputError, Problem, TamperedRecord, UsageError
 from tensctl.journal import export as exports
 from tensctl.journal.recorder import default_operator
 from tensctl.journal.store import Store
@@ -32,7 +33,7 @@ def list_sessions(
     as_json: bool = JSON_OPTION,
 ) -> None:
     """Every recorded session, oldest first."""
-    with Store(db) as store:
+    with Store(db, must_exist=True) as store:
         rows = [summarise(h, store.events(h["id"])) for h in store.sessions(patient)]
     if as_json:
         return console.emit_json(rows)
@@ -42,10 +43,10 @@ def list_sessions(
         table.add_row(
             str(r["id"]),
             r["started_utc"][:19].replace("T", " "),
-            r["patient"] or "—",
-            protocol,
+            escape(r["patient"] or "—"),
+            escape(protocol),
             _minutes(r["duration_s"]),
-            r["end_reason"],
+            escape(r["end_reason"]),
         )
     console.out.print(table)
     if not rows:
@@ -59,25 +60,27 @@ def show(
     as_json: bool = JSON_OPTION,
 ) -> None:
     """One session: who, what, on which device, how it ended, dose and outcomes."""
-    with Store(db) as store:
+    with Store(db, must_exist=True) as store:
         header = store.session(session_id)
         summary = summarise(header, store.events(session_id))
     if as_json:
         keep = {k: v for k, v in header.items() if k not in ("protocol_json", "prev_hash")}
         return console.emit_json({"session": keep, **summary})
     out = console.out
-    out.print(f"[bold]session {session_id}[/]  {header['protocol_name']} ({header['protocol_id']})")
-    out.print(f"patient    {header['patient_id'] or '—'}    operator {header['operator']}")
-    device = f"{header['device_model']} {header['device_serial']}, firmware {header['firmware']}"
+    h = {k: escape(str(v)) if isinstance(v, str) else v for k, v in header.items()}  # stored text
+    out.print(f"[bold]session {session_id}[/]  {h['protocol_name']} ({h['protocol_id']})")
+    out.print(f"patient    {h['patient_id'] or '—'}    operator {h['operator']}")
+    device = f"{h['device_model']} {h['device_serial']}, firmware {h['firmware']}"
     out.print(f"device     {device}" + ("  [yellow]SIMULATOR[/]" if header["simulated"] else ""))
-    out.print(f"started    {header['started_utc']}    ended {header['ended_utc'] or '—'}")
-    out.print(f"end        {summary['end_reason']} after {_minutes(summary['duration_s'])}")
+    out.print(f"started    {h['started_utc']}    ended {h['ended_utc'] or '—'}")
+    out.print(f"end        {escape(summary['end_reason'])} after {_minutes(summary['duration_s'])}")
     out.print(f"protocol   sha256 {header['protocol_sha256'][:16]}…")
     for key in ("thresholds_ma", "targets_ma", "ceilings_ma"):
         if summary[key]:
             out.print(f"{key[:-3]:<10} {_per_channel(summary[key])}")
     for fault in summary["faults"]:
-        out.print(f"[red]fault[/]      {fault.get('rule')}: {fault.get('message')}")
+        said = escape(f"{fault.get('rule')}: {fault.get('message')}")
+        out.print(f"[red]fault[/]      {said}")
     if summary["adjustments"]:
         out.print(f"adjusted   {len(summary['adjustments'])} time(s)")
     _dose_table(summary["dose"])
@@ -122,7 +125,7 @@ def _outcome_table(found: dict[str, dict[str, Any]]) -> None:
         table.add_row(when, *("—" if o.get(k) is None else f"{o[k]:g}" for k in keys))
         if o.get("adverse_events"):
             note = f" ({o['adverse_note']})" if o.get("adverse_note") else ""
-            adverse.append(f"adverse    {when}: {', '.join(o['adverse_events'])}{note}")
+            adverse.append(escape(f"adverse    {when}: {', '.join(o['adverse_events'])}{note}"))
     console.out.print(table)
     for line in adverse:
         console.out.print(line)
@@ -141,16 +144,23 @@ def export(
         raise UsageError("give a session ID or --patient ID (one of them)")
     if fmt not in ("json", "csv"):
         raise UsageError(f"--format must be json or csv, found '{fmt}'")
-    with Store(db) as store:
+    with Store(db, must_exist=True) as store:
         ids = [session_id] if session_id is not None else [r["id"] for r in store.sessions(patient)]
         if session_id is not None:
             store.session(session_id)  # a clear error for an unknown id
+        elif not ids:
+            raise InputError(
+                [Problem(f"no sessions recorded for patient '{patient}'", "--patient")]
+            )
         text = exports.to_json(store, ids) if fmt == "json" else exports.to_csv(store, ids)
     if output is None:
         print(text, end="" if text.endswith("\n") else "\n")
-    else:
+        return
+    try:
         output.write_text(text, encoding="utf-8")
-        console.success(f"{len(ids)} session(s) written to {output}")
+    except OSError as exc:
+        raise InputError([Problem(f"cannot write: {exc.strerror or exc}", str(output))]) from None
+    console.success(f"{len(ids)} session(s) written to {output}")
 
 
 @sessions_app.command("outcomes")
@@ -166,7 +176,7 @@ def record_outcomes(
     if not given:
         raise UsageError("give --before and/or --after")
     parsed = [(w, parse_outcome_text(t, f"--{w}")) for w, t in given]
-    with Store(db) as store:
+    with Store(db, must_exist=True) as store:
         writer, last = store.resume(session_id)
         for when, values in parsed:
             data = {"when": when, "operator": default_operator(), **values.model_dump(mode="json")}
@@ -177,7 +187,7 @@ def record_outcomes(
 @sessions_app.command("verify")
 def verify(db: Path | None = DB_OPTION) -> None:
     """Check every hash chain; name the first record that was changed (exit 10)."""
-    with Store(db, mark_interrupted=False) as store:
+    with Store(db, mark_interrupted=False, must_exist=True) as store:
         result = verify_store(store)
     if result.ok:
         console.success(f"{result.sessions} sessions, {result.events} events: every chain intact")
@@ -199,7 +209,7 @@ def report(
     outcomes marked (needs the plot extra)."""
     from tensctl.journal.report import render_report
 
-    with Store(db) as store:
+    with Store(db, must_exist=True) as store:
         header = store.session(session_id)
         events = store.events(session_id)
     render_report(header, events, output)
