@@ -18,7 +18,7 @@ from transitions import EventData
 
 from tensctl.drivers.base import DeviceInfo, Driver
 from tensctl.drivers.errors import DriverError, LinkLost
-from tensctl.engine import checks, control
+from tensctl.engine import checks, control, watch
 from tensctl.engine.clock import Clock
 from tensctl.engine.control import RunState, heartbeat_interval_s
 from tensctl.engine.events import EventHub, Listener, SessionEvent
@@ -306,4 +306,6 @@ class Session:
                 self.driver.stop(self.channels)
         except (DriverError, LinkLost):
             pass
+        if self.progress.started_s is not None:
+            watch.summary(self)  # the last word on what was delivered: output 0, counters
         self.hub.close()

@@ -65,21 +65,27 @@ def watch(s: Session, now: float, force: bool = False) -> None:
             )
     if now >= s.progress.next_summary_s and s.state in OUTPUT_STATES:
         s.progress.next_summary_s = now + 1.0
-        s.emit(
-            "telemetry",
-            channels={
-                ch: {
-                    "commanded_ma": t.commanded_ma,
-                    "delivered_ma": t.delivered_peak_ma,
-                    "impedance_ohm": t.impedance_ohm if t.impedance_ohm != float("inf") else None,
-                    "frequency_hz": t.frequency_hz,
-                    "pulse_width_us": t.pulse_width_us,
-                    "charge_uc": t.delivered_charge_uc,
-                    "pulses": t.pulses,
-                    "target_ma": s.targets_ma.get(ch),
-                    "state": t.state,
-                }
-                for ch, t in s.driver.telemetry().items()
-                if ch in s.progress.sent_ma
-            },
-        )
+        summary(s)
+
+
+def summary(s: Session) -> None:
+    """The telemetry summary: what the device says each channel delivered, with its
+    counters (the record's dose is computed from these)."""
+    s.emit(
+        "telemetry",
+        channels={
+            ch: {
+                "commanded_ma": t.commanded_ma,
+                "delivered_ma": t.delivered_peak_ma,
+                "impedance_ohm": t.impedance_ohm if t.impedance_ohm != float("inf") else None,
+                "frequency_hz": t.frequency_hz,
+                "pulse_width_us": t.pulse_width_us,
+                "charge_uc": t.delivered_charge_uc,
+                "pulses": t.pulses,
+                "target_ma": s.targets_ma.get(ch),
+                "state": t.state,
+            }
+            for ch, t in s.driver.telemetry().items()
+            if ch in s.progress.sent_ma
+        },
+    )
