@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import math
+
 import pytest
 from builders import channel, device, electrodes, phase, protocol
 from oracle import L, sweep
 
-from tensctl.model.device import UseClass
+from tensctl.model.device import DeviceProfile, UseClass
 from tensctl.model.electrodes import Site
 from tensctl.model.modes import (
     Alternating,
@@ -243,3 +245,116 @@ def test_shannon_k_is_only_ever_a_diagnostic() -> None:
         ks = [f for f in report.findings if f.rule == "shannon_k"]
         assert ks and all(f.severity is D for f in ks)
         assert "shannon_k" not in report.rules(V) | report.rules(W)
+
+
+def test_a_channel_without_intensity_does_not_hide_the_next_one() -> None:
+    eye = channel(2, [electrodes(Site.eye)[0], electrodes(Site.forearm_left)[0]])
+    report = check_protocol(protocol(channels=[channel(1), eye]), device(), {2: 150.0})
+    assert {"intensity.missing", "placement.contraindicated", "envelope.amplitude"} <= (
+        report.rules(V)
+    )
+    assert [f.channel for f in report.violations if f.rule == "envelope.amplitude"] == [2]
+
+
+def test_every_alternating_step_is_dose_checked_not_only_the_last() -> None:
+    # 150 mA: the 400 µs step carries 60 µC per phase; the last step (100 µs) only 15 µC
+    steps = [
+        AlternatingStep(frequency_hz=100, dwell_s=3, pulse_width_us=400),
+        AlternatingStep(frequency_hz=2, dwell_s=3, pulse_width_us=100),
+    ]
+    alt = Alternating(type="alternating", steps=steps)
+    dev = device(max_ma=500.0, max_charge_per_phase_uc=1000.0)
+    big = [channel(pads=electrodes(area=1000.0))]
+    report = check_protocol(protocol([phase(None, None, mode=alt)], big), dev, {1: 150.0})
+    [charge] = [f for f in report.violations if f.rule == "charge_per_phase"]
+    assert charge.value == pytest.approx(60.0)
+
+
+def test_no_current_is_no_dose_even_on_a_tiny_pad() -> None:
+    tiny = protocol([phase()], [channel(pads=electrodes(area=0.25))])
+    report = check_protocol(tiny, device(), {1: 0.0})
+    assert report.ok and "current_density" not in report.rules()
+
+
+def test_an_idle_channel_adds_nothing_to_a_shared_site() -> None:
+    # channel 2 alone: 7.5 mA, 200 µs, 100 Hz → 1.5 mA r.m.s. on the shared 1 cm² pad
+    ch1 = channel(1, [electrodes(Site.forearm_left, 1.0)[0], electrodes(Site.hand_left)[0]])
+    ch2 = channel(2, [electrodes(Site.forearm_left, 1.0)[0], electrodes(Site.elbow_left)[0]])
+    report = check_protocol(protocol([phase()], [ch1, ch2]), device(), {1: 0.0, 2: 7.5})
+    assert report.ok and "current_density" not in report.rules()
+
+
+def test_shared_sites_are_those_of_the_electrodes_actually_placed() -> None:
+    # the file puts the channels on different forearms; the operator put both on the left
+    ch1 = channel(1, [electrodes(Site.forearm_left, 10.0)[0], electrodes(Site.hand_left)[0]])
+    ch2 = channel(2, [electrodes(Site.forearm_right, 10.0)[0], electrodes(Site.hand_right)[0]])
+    proto = protocol([phase(100.0, 100.0)], [ch1, ch2])
+    assert check_protocol(proto, device(), {1: 75.0, 2: 75.0}).ok  # 1.06 mA/cm² each
+    placed = {
+        1: ch1.electrodes,
+        2: [electrodes(Site.forearm_left, 10.0)[0], electrodes(Site.elbow_left)[0]],
+    }
+    report = check_protocol(proto, device(), {1: 75.0, 2: 75.0}, electrodes=placed)
+    [shared] = report.violations
+    assert (shared.rule, shared.path) == ("current_density", "channels")
+
+
+def test_channels_on_different_sites_are_not_summed() -> None:
+    ch1 = channel(1, [electrodes(Site.hand_left)[0], electrodes(Site.forearm_left, 10.0)[0]])
+    ch2 = channel(2, [electrodes(Site.hand_right)[0], electrodes(Site.forearm_right, 10.0)[0]])
+    report = check_protocol(protocol([phase(100.0, 100.0)], [ch1, ch2]), device(), {1: 75, 2: 75})
+    assert report.ok and "current_density" not in report.rules()
+
+
+def test_a_stray_secondary_phase_on_a_symmetric_pulse_is_ignored() -> None:
+    # The file model refuses this combination; the check must still dose what the device
+    # produces, two full phases: 140 mA, 400 µs, 200 Hz → 140 · 0.4 = 56 mA r.m.s. (a 1:4
+    # secondary phase would make it look like 140 · sqrt(1.25 · 0.08) = 44 mA).
+    stray = phase(200.0, 400.0, secondary=(0.25, 4.0)).model_copy(
+        update={"waveform": Waveform.symmetric_biphasic}
+    )
+    dev = device(max_ma=500.0, max_charge_per_phase_uc=1000.0)
+    big = [channel(pads=electrodes(area=1000.0))]
+    report = check_protocol(protocol([stray], big), dev, {1: 140.0})
+    [rms] = [f for f in report.violations if f.rule == "rms_current"]
+    assert rms.value == pytest.approx(56.0)
+
+
+STRONG = device(max_ma=2000.0, compliance_voltage_v=400.0, max_charge_per_phase_uc=1e6)
+
+
+def _rules_at(dev: DeviceProfile, amp: float, freq: float, width: float, area: float) -> set[str]:
+    proto = protocol([phase(freq, width)], [channel(pads=electrodes(area=area))])
+    return check_protocol(proto, dev, {1: amp}).rules(V)
+
+
+def above(x: float) -> float:
+    return math.nextafter(x, math.inf)
+
+
+def test_limits_at_exactly_the_limit() -> None:
+    """safety-check.md: I_rms ≤ 50 mA, E ≤ 300 mJ and J ≤ 2 mA/cm² are allowed at the limit
+    itself; P/A must stay strictly below 0.25 W/cm². The amplitudes below hit each limit
+    exactly in floating point (250 µs at 125 Hz: I_rms = I / 4)."""
+    assert "rms_current" not in _rules_at(STRONG, 200.0, 125.0, 250.0, 1000.0)
+    assert "rms_current" in _rules_at(STRONG, above(200.0), 125.0, 250.0, 1000.0)
+    # 1 A² · 500 Ω · 2 · 300 µs = 300 mJ
+    assert "energy_per_pulse" not in _rules_at(STRONG, 1000.0, 1.0, 300.0, 1e6)
+    assert "energy_per_pulse" in _rules_at(STRONG, above(1000.0), 1.0, 300.0, 1e6)
+    # 10 mA r.m.s. on 5 cm²
+    assert "current_density" not in _rules_at(device(), 40.0, 125.0, 250.0, 5.0)
+    assert "current_density" in _rules_at(device(), above(40.0), 125.0, 250.0, 5.0)
+    # 10 mA r.m.s. at 100 V / 40 mA = 2500 Ω on 1 cm²: 0.01² · 2500 = 0.25 W/cm²
+    dev = device(compliance_voltage_v=100.0)
+    assert "power_density" in _rules_at(dev, 40.0, 125.0, 250.0, 1.0)
+    assert "power_density" not in _rules_at(dev, math.nextafter(40.0, 0.0), 125.0, 250.0, 1.0)
+
+
+def test_shared_site_at_exactly_the_limit() -> None:
+    # 10 mA r.m.s. each (40 mA, 250 µs, 125 Hz), 20 mA on the shared 10 cm²: 2 mA/cm²
+    ch1 = channel(1, [electrodes(Site.forearm_left, 10.0)[0], electrodes(Site.hand_left)[0]])
+    ch2 = channel(2, [electrodes(Site.forearm_left, 10.0)[0], electrodes(Site.elbow_left)[0]])
+    proto = protocol([phase(125.0, 250.0)], [ch1, ch2])
+    assert check_protocol(proto, device(), {1: 40.0, 2: 40.0}).ok
+    over = check_protocol(proto, device(), {1: above(40.0), 2: above(40.0)})
+    assert [f.path for f in over.violations] == ["channels"]

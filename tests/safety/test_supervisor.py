@@ -102,6 +102,7 @@ def test_ceiling_is_never_above_the_device() -> None:
         ({"delivered_ma": 0.0}, "open_circuit"),
         ({"delivered_ma": 20 * 1.1 + 1.01}, "over_current"),
         ({"delivered_ma": 15.9}, "compliance"),
+        ({"delivered_ma": 0.5}, "compliance"),  # a little is measured: not an open circuit
         ({"frequency_hz": 121.0}, "mismatch"),
         ({"pulse_width_us": 159.0}, "mismatch"),
     ],
@@ -121,6 +122,7 @@ def test_each_telemetry_interlock_trips(changes: dict[str, float], rule: str) ->
         {"frequency_hz": 120.0},
         {"pulse_width_us": 160.0},
         {"commanded_ma": 0.9, "delivered_ma": 0.0, "impedance_ohm": 2000.0},
+        {"commanded_ma": 1.0, "delivered_ma": 0.0, "impedance_ohm": 2000.0},
     ],
 )
 def test_at_the_limits_nothing_trips(changes: dict[str, float]) -> None:
@@ -175,3 +177,41 @@ def test_peel_compares_impedance_at_the_same_pulse_width() -> None:
 )
 def test_host_watchdog(gap_s: float, expired: bool) -> None:
     assert watchdog_expired(10.0, 10.0 + gap_s) is expired
+
+
+def test_rate_limit_holds_at_any_clock_value() -> None:
+    s = fresh()
+    t, level = 1000.0, 0.0
+    for _ in range(6):  # six increases within 0.6 s: only four fit the budget
+        level = s.limit(1, 20.0, t)
+        s.sent(1, level, t)
+        t += 0.1
+    assert level == 4.0
+
+
+def test_an_increase_leaves_the_window_after_exactly_its_length() -> None:
+    s = fresh()
+    for t in (0.0, 0.1, 0.2, 0.3):
+        s.sent(1, s.limit(1, 20.0, t), t)
+    assert s.limit(1, 20.0, 0.3 + HOST_SLEW_WINDOW_S / 2) == 4.0
+    assert s.limit(1, 20.0, HOST_SLEW_WINDOW_S) == 5.0  # the first step is 1.1 s old
+
+
+def test_zeroed_rearms_the_peel_halving() -> None:
+    s = fresh()
+    s.judge(1, reading(impedance_ohm=2000.0))
+    assert s.judge(1, reading(impedance_ohm=3000.0)).action is Action.halve
+    s.zeroed(1)
+    s.judge(1, reading(impedance_ohm=2000.0))  # a new baseline
+    assert s.judge(1, reading(impedance_ohm=3000.0)).action is Action.halve
+
+
+def test_open_circuit_trips_at_low_commanded_current() -> None:
+    low = reading(commanded_ma=0.5, delivered_ma=0.5, impedance_ohm=math.inf)
+    assert fresh().judge(1, low).action is Action.trip
+
+
+def test_mismatch_is_checked_down_to_the_lowest_frequency() -> None:
+    # 1 Hz is a legal frequency (frequency_min_hz); a device running 2 Hz instead trips
+    verdict = fresh().judge(1, reading(frequency_hz=2.0), expected_frequency_hz=1.0)
+    assert verdict.action is Action.trip and verdict.rule == "mismatch"

@@ -163,3 +163,38 @@ def test_ceiling_sweep() -> None:
         got = violations(dev, amp, ceiling=30.0)
         assert got == expected_violations(dev, amp, 100.0, 200.0, 25.0, ceiling_ma=30.0)
         assert ("intensity.ceiling" in got) == (amp > 30.0)
+
+
+@pytest.mark.parametrize("ratios", [(0.25, 4.0), (0.5, 2.0), (0.8, 1.25)])
+def test_asymmetric_pulses_through_the_rms_and_energy_limits(
+    ratios: tuple[float, float],
+) -> None:
+    """Balanced asymmetric pulses (a · w = 1) whose secondary phase carries a² · w of the
+    primary's energy: the r.m.s. current, the current density and the energy per pulse
+    count exactly that."""
+    dev = device(max_ma=3000.0, max_charge_per_phase_uc=1e6, compliance_voltage_v=400.0)
+    a, w = ratios
+
+    # the sweeps straddle each threshold by 1e-9 and avoid the exact tie, where the oracle's
+    # float rounding and the code's can differ (test_limits_at_exactly_the_limit pins ties)
+    def around(x: float) -> tuple[float, float]:
+        return x * (1 - 1e-9), x * (1 + 1e-9)
+
+    # 400 µs at 200 Hz: I_rms = I · sqrt((1 + a²w) · 0.08) reaches 50 mA at 132–158 mA
+    for amp in sweep(200.0, around(50.0 / ((1 + a * a * w) * 0.08) ** 0.5)):
+        got = violations(dev, amp, 200.0, 400.0, area=1e6, secondary=ratios)
+        want = expected_violations(dev, amp, 200.0, 400.0, 1e6, amp_ratio=a, width_ratio=w)
+        assert got == want, amp
+    # 200 µs at 100 Hz on 10 cm²: J = I · sqrt((1 + a²w) · 0.02) / 10 reaches 2 mA/cm² at
+    # 105–127 mA
+    threshold = 20.0 / ((1 + a * a * w) * 0.02) ** 0.5
+    for amp in sweep(threshold * 1.23, around(threshold)):
+        got = violations(dev, amp, 100.0, 200.0, area=10.0, secondary=ratios)
+        want = expected_violations(dev, amp, 100.0, 200.0, 10.0, amp_ratio=a, width_ratio=w)
+        assert got == want, amp
+    # 400 µs at 1 Hz: E = I² · 500 Ω · (1 + a²w) · 400 µs reaches 300 mJ at 0.9–1.1 A
+    threshold = (0.3 / (500 * (1 + a * a * w) * 400e-6)) ** 0.5 * 1000
+    for amp in sweep(threshold * 1.23, around(threshold)):
+        got = violations(dev, amp, 1.0, 400.0, area=1e6, secondary=ratios)
+        want = expected_violations(dev, amp, 1.0, 400.0, 1e6, amp_ratio=a, width_ratio=w)
+        assert got == want, amp
