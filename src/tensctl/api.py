@@ -142,6 +142,7 @@ class Device:
                 "simulated": self.simulated,
             },
             operator=self.operator,
+            realtime=not self.virtual,
         )
 
     def close(self) -> None:

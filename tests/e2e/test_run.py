@@ -47,7 +47,9 @@ def test_completed_session_delivers_the_protocol(tmp_path: Path) -> None:
         code, events, err = run(sim.address)
         log = sim.log()
     assert code == 0, err
-    assert events[-1]["event"] == "state" and events[-1]["state"] == "completed"
+    states = [e["state"] for e in events if e["event"] == "state"]
+    assert states[-1] == "completed"
+    assert events[-1]["event"] == "telemetry"  # the last word: the device's final counters
     delivered = outputs(log)
     assert max(delivered) == 5000 and delivered[-1] == 0
     assert all(b - a <= 1000 for a, b in itertools.pairwise(delivered))  # slew

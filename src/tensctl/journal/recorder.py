@@ -18,7 +18,7 @@ from tensctl.errors import StoreError
 from tensctl.journal import chain
 from tensctl.journal.session_writer import SessionWriter
 from tensctl.journal.store import Store
-from tensctl.journal.writer import QueuedWriter
+from tensctl.journal.writer import BatchedWriter, QueuedWriter
 from tensctl.model.outcomes import Outcomes
 
 
@@ -30,9 +30,11 @@ def default_operator() -> str:
 
 
 class Recorder:
-    def __init__(self, writer: SessionWriter, operator: str) -> None:
+    def __init__(self, writer: SessionWriter, operator: str, realtime: bool = True) -> None:
         self.writer, self.operator = writer, operator
-        self.queue = QueuedWriter(writer)
+        self.queue: QueuedWriter | BatchedWriter = (
+            QueuedWriter(writer) if realtime else BatchedWriter(writer)
+        )
         self.elapsed_s = 0.0
 
     @classmethod
@@ -46,6 +48,7 @@ class Recorder:
         patient: str | None,
         device: Mapping[str, Any],
         operator: str | None = None,
+        realtime: bool = True,
     ) -> Recorder:
         """``device``: url, model, serial, firmware, simulated."""
         who = operator or default_operator()
@@ -60,7 +63,7 @@ class Recorder:
             "simulated": device["simulated"],
             "operator": who,
         }
-        return cls(store.open_session(header, protocol_json), who)
+        return cls(store.open_session(header, protocol_json), who, realtime)
 
     @property
     def store_path(self) -> str:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from tensctl.journal.clock import utc_now
@@ -24,14 +24,19 @@ class SessionWriter:
     def append(
         self, kind: str, elapsed_s: float, data: Mapping[str, Any], at: str | None = None
     ) -> None:
+        self.append_many([{"kind": kind, "elapsed_s": elapsed_s, "data": data, "time_utc": at}])
+
+    def append_many(self, events: Sequence[Mapping[str, Any]]) -> None:
+        """Events (``kind``, ``elapsed_s``, ``data``, ``time_utc``) in one transaction."""
         with self._lock:
-            if self.closed and kind != "outcome":
-                return  # after its end a session takes only outcomes (pain afterwards)
-            event = {"kind": kind, "elapsed_s": elapsed_s, "data": data, "time_utc": at}
+            if self.closed:  # after its end a session takes only outcomes (pain afterwards)
+                events = [e for e in events if e["kind"] == "outcome"]
+            if not events:
+                return
             self._last_hash = self.store.append(
-                self.session_id, self._seq + 1, self._last_hash, event
+                self.session_id, self._seq + 1, self._last_hash, events
             )
-            self._seq += 1
+            self._seq += len(events)
 
     def close(self, reason: str, elapsed_s: float, at: str | None = None) -> None:
         """The session's last record: why and when it ended (written once)."""

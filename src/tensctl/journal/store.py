@@ -16,7 +16,7 @@ import json
 import os
 import sqlite3
 import threading
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, TypeVar
@@ -174,30 +174,33 @@ class Store:
 
         return self._do("opening a session record", write)
 
-    def append(self, session_id: int, seq: int, prev_hash: str, event: Mapping[str, Any]) -> str:
-        """Append one event (its own transaction); returns its hash."""
-        row: Row = {
-            "session_id": session_id,
-            "seq": seq,
-            "time_utc": event.get("time_utc") or utc_now(),
-            "elapsed_s": float(event["elapsed_s"]),
-            "kind": str(event["kind"]),
-            "data": chain.canonical(event.get("data", {})),
-        }
-        digest = chain.event_hash(prev_hash, row)
+    def append(
+        self, session_id: int, seq: int, prev_hash: str, events: Sequence[Mapping[str, Any]]
+    ) -> str:
+        """Append events ``seq``, ``seq + 1``, … in one transaction; returns the last hash."""
+        rows, digest = [], prev_hash
+        for n, event in enumerate(events):
+            row: Row = {
+                "session_id": session_id,
+                "seq": seq + n,
+                "time_utc": event.get("time_utc") or utc_now(),
+                "elapsed_s": float(event["elapsed_s"]),
+                "kind": str(event["kind"]),
+                "data": chain.canonical(event.get("data", {})),
+            }
+            previous, digest = digest, chain.event_hash(digest, row)
+            rows.append((*(row[f] for f in chain.EVENT_FIELDS), previous, digest))
 
         def write() -> str:
             with self._write() as db:
-                db.execute(
-                    "INSERT INTO events VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                    (*(row[f] for f in chain.EVENT_FIELDS), prev_hash, digest),
-                )
-                if row["kind"] == "closed":
-                    ended = event["data"]
-                    db.execute(
-                        "UPDATE sessions SET ended_utc = ?, end_reason = ? WHERE id = ?",
-                        (ended["ended_utc"], ended["reason"], session_id),
-                    )
+                db.executemany("INSERT INTO events VALUES (?, ?, ?, ?, ?, ?, ?, ?)", rows)
+                for event in events:
+                    if event["kind"] == "closed":
+                        ended = event["data"]
+                        db.execute(
+                            "UPDATE sessions SET ended_utc = ?, end_reason = ? WHERE id = ?",
+                            (ended["ended_utc"], ended["reason"], session_id),
+                        )
             return digest
 
         return self._do(f"writing event {seq} of session {session_id}", write)

@@ -24,6 +24,8 @@ from tensctl.journal.session_writer import SessionWriter
 
 WAIT_S = 0.02
 MAX_LAG_S = 1.0
+BATCH = 500  # events per transaction at most, when the writer has fallen behind
+BULK = frozenset({"setpoint", "telemetry"})  # batched in virtual time
 
 
 @dataclass
@@ -36,9 +38,55 @@ class _Item:
     done: threading.Event = field(default_factory=threading.Event)
 
 
-class QueuedWriter:
+class BatchedWriter:
+    """For a session on a virtual clock (no patient, no real-time duty): events are written
+    in the caller's thread; set-points and telemetry summaries wait for the next event of
+    another kind (or :data:`BATCH` of them) and go in one transaction with it, so the record
+    keeps pace however fast virtual time runs and costs little. A failed write is reported
+    like the queued writer's (the session faults on it); a crash may lose the set-points and
+    summaries since the last other event."""
+
     def __init__(self, writer: SessionWriter) -> None:
         self.writer = writer
+        self.error: str | None = None
+        self._buffer: list[dict[str, Any]] = []
+        self._lock = threading.Lock()
+
+    def put(self, kind: str, elapsed_s: float, data: Mapping[str, Any]) -> None:
+        with self._lock:
+            self._buffer.append(
+                {"kind": kind, "elapsed_s": elapsed_s, "data": data, "time_utc": utc_now()}
+            )
+            due = len(self._buffer) >= BATCH or kind not in BULK
+        if due:
+            self._drain()
+
+    def _drain(self) -> None:
+        with self._lock:
+            events, self._buffer = self._buffer, []
+            if events and self.error is None:
+                try:
+                    self.writer.append_many(events)
+                except StoreError as exc:
+                    self.error = str(exc)
+
+    def flush(self, timeout_s: float = 5.0) -> None:
+        self._drain()
+        if self.error is not None:
+            raise StoreError(self.error)
+
+    def problem(self) -> str | None:
+        return self.error
+
+    def stop(self, timeout_s: float = 5.0) -> None:
+        self._drain()
+
+
+class QueuedWriter:
+    """``wait_s``: how long a put waits for its commit while the writer keeps up."""
+
+    def __init__(self, writer: SessionWriter, wait_s: float = WAIT_S) -> None:
+        self.writer, self.wait_s = writer, wait_s
         self.error: str | None = None
         self._queue: queue.SimpleQueue[_Item | None] = queue.SimpleQueue()
         self._pending = 0  # items put and not yet written (a racy count is fine: a hint)
@@ -54,7 +102,7 @@ class QueuedWriter:
         self._pending += 1
         self._queue.put(item)
         if not behind:
-            item.done.wait(WAIT_S)
+            item.done.wait(self.wait_s)
 
     def flush(self, timeout_s: float = 5.0) -> None:
         """Wait until everything queued so far is written; raise if it was not."""
@@ -79,15 +127,32 @@ class QueuedWriter:
 
     def _run(self) -> None:
         while True:
-            item = self._queue.get()
-            if item is None:
-                return
-            self._oldest_s = item.queued_s
-            if item.kind and self.error is None:
+            batch = [self._queue.get()]
+            while batch[-1] is not None and len(batch) < BATCH:  # what else is waiting
                 try:
-                    self.writer.append(item.kind, item.elapsed_s, item.data, at=item.at)
-                except StoreError as exc:
-                    self.error = str(exc)
-            self._pending = max(0, self._pending - (1 if item.kind else 0))
-            self._oldest_s = None
+                    batch.append(self._queue.get_nowait())
+                except queue.Empty:
+                    break
+            items = [i for i in batch if i is not None]
+            if items:
+                self._write(items)
+            if batch[-1] is None:
+                return
+
+    def _write(self, items: list[_Item]) -> None:
+        """One transaction for everything that was waiting (a backlog clears quickly)."""
+        self._oldest_s = items[0].queued_s
+        events = [
+            {"kind": i.kind, "elapsed_s": i.elapsed_s, "data": i.data, "time_utc": i.at}
+            for i in items
+            if i.kind
+        ]
+        if events and self.error is None:
+            try:
+                self.writer.append_many(events)
+            except StoreError as exc:
+                self.error = str(exc)
+        self._pending = max(0, self._pending - len(events))
+        self._oldest_s = None
+        for item in items:
             item.done.set()
