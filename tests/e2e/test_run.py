@@ -7,35 +7,27 @@ import itertools
 import json
 import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
 from typing import Any
 
-from simproc import SimProcess
-
-ROOT = Path(__file__).resolve().parents[2]
-SHORT = ROOT / "tests" / "data" / "protocols" / "e2e-short.yaml"
+from simproc import SimProcess, read_until, run_command, start_run
 
 
 def run(address: str, *extra: str, timeout: float = 60) -> tuple[int, list[dict[str, Any]], str]:
-    cmd = [
-        sys.executable,
-        "-m",
-        "tensctl",
-        "run",
-        str(SHORT),
-        "--device",
-        address,
-        "--yes",
-        "--json",
-        *extra,
-    ]
     done = subprocess.run(
-        cmd, capture_output=True, text=True, timeout=timeout, stdin=subprocess.DEVNULL
+        run_command(address, *extra),
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        stdin=subprocess.DEVNULL,
     )
     events = [json.loads(line) for line in done.stdout.splitlines() if line.startswith("{")]
     return done.returncode, events, done.stderr
+
+
+def stimulating(events: list[dict[str, Any]]) -> bool:
+    return events[-1].get("state") == "stimulating"
 
 
 def outputs(log: list[dict[str, Any]]) -> list[int]:
@@ -75,24 +67,8 @@ def test_fault_scenario_exits_6_with_output_at_zero(tmp_path: Path) -> None:
 
 def test_first_ctrl_c_ramps_down_and_exits_7(tmp_path: Path) -> None:
     with SimProcess("pty", tmp_path / "sim.jsonl") as sim:
-        cmd = [
-            sys.executable,
-            "-m",
-            "tensctl",
-            "run",
-            str(SHORT),
-            "--device",
-            sim.address,
-            "--yes",
-            "--json",
-        ]
-        proc = subprocess.Popen(
-            cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, stdin=subprocess.DEVNULL
-        )
-        assert proc.stdout is not None
-        for line in proc.stdout:
-            if '"state": "stimulating"' in line:
-                break
+        proc = start_run(sim.address)
+        read_until(proc, stimulating)
         proc.send_signal(signal.SIGINT)
         code = proc.wait(timeout=30)
         time.sleep(0.2)
@@ -108,26 +84,8 @@ def test_second_ctrl_c_stops_at_once_and_the_controller_exits(tmp_path: Path) ->
     main thread, which may hold the locks the stop needs (it used to hang there)."""
     db = tmp_path / "s.sqlite3"
     with SimProcess("pty", tmp_path / "sim.jsonl") as sim:
-        cmd = [
-            sys.executable,
-            "-m",
-            "tensctl",
-            "run",
-            str(SHORT),
-            "--device",
-            sim.address,
-            "--yes",
-            "--json",
-            "--db",
-            str(db),
-        ]
-        proc = subprocess.Popen(
-            cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, stdin=subprocess.DEVNULL
-        )
-        assert proc.stdout is not None
-        for line in proc.stdout:
-            if '"state": "stimulating"' in line:
-                break
+        proc = start_run(sim.address, "--db", str(db))
+        read_until(proc, stimulating)
         for _ in range(2):
             proc.send_signal(signal.SIGINT)
             time.sleep(0.05)

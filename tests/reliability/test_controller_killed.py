@@ -6,20 +6,15 @@ takes the output to 0 (no host is left to do it)."""
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 import time
 from pathlib import Path
 from typing import Any
 
-from simproc import SimProcess
+from simproc import SimProcess, read_until, start_run
 
 from tensctl.cli.app import main
 from tensctl.journal.store import Store
 from tensctl.journal.verify import verify
-
-ROOT = Path(__file__).resolve().parents[2]
-SHORT = ROOT / "tests" / "data" / "protocols" / "e2e-short.yaml"
 
 
 def test_sigkill_mid_session_leaves_an_intact_record_marked_interrupted(
@@ -27,30 +22,8 @@ def test_sigkill_mid_session_leaves_an_intact_record_marked_interrupted(
 ) -> None:
     db = tmp_path / "sessions.sqlite3"
     with SimProcess("pty", tmp_path / "sim.jsonl") as sim:
-        cmd = [
-            sys.executable,
-            "-m",
-            "tensctl",
-            "run",
-            str(SHORT),
-            "--device",
-            sim.address,
-            "--yes",
-            "--json",
-            "--patient",
-            "P-9",
-            "--db",
-            str(db),
-        ]
-        proc = subprocess.Popen(
-            cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, stdin=subprocess.PIPE
-        )
-        assert proc.stdout is not None
-        printed: list[dict[str, Any]] = []
-        for line in proc.stdout:
-            printed.append(json.loads(line))
-            if sum(e["event"] == "telemetry" for e in printed) == 2:
-                break
+        proc = start_run(sim.address, "--patient", "P-9", "--db", str(db))
+        printed = read_until(proc, lambda seen: sum(e["event"] == "telemetry" for e in seen) == 2)
         proc.kill()
         proc.wait(timeout=10)
         time.sleep(1.0)  # longer than the device's watchdog

@@ -9,20 +9,17 @@ from __future__ import annotations
 import json
 import resource
 import subprocess
-import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
-from tenssim.process import SimProcess
+from simproc import SimProcess, run_command
 
 from tensctl.journal.store import Store
 from tensctl.journal.verify import verify
 
-ROOT = Path(__file__).resolve().parents[2]
-SHORT = ROOT / "tests" / "data" / "protocols" / "e2e-short.yaml"  # 6 s at 5 mA
 TARGET_UA = 5000
 
 
@@ -89,20 +86,7 @@ def run_session(
         "pty", tmp_path / "sim.jsonl", "--scenario", str(scenario), "--seed", "7"
     ) as sim:
         done = subprocess.run(
-            [
-                sys.executable,
-                "-m",
-                "tensctl",
-                "run",
-                str(SHORT),
-                "--device",
-                sim.address,
-                "--yes",
-                "--json",
-                "--no-outcomes",
-                "--db",
-                str(db),
-            ],
+            run_command(sim.address, "--no-outcomes", "--db", str(db)),
             capture_output=True,
             text=True,
             stdin=subprocess.DEVNULL,
