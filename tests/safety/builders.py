@@ -22,6 +22,7 @@ from tensctl.model.protocol import (
     SessionLimits,
     Waveform,
 )
+from tensctl.safety.supervisor import Reading
 
 ROOT = Path(__file__).resolve().parents[2]
 SIM = load_device(ROOT / "devices" / "tenssim-2ch.yaml")
@@ -99,3 +100,16 @@ def protocol(
             max_duration_s=timer, daily_cap_s=daily, retitrate_every_s=None
         ),
     )
+
+
+def reading(**changes: float | bool) -> Reading:
+    """A telemetry reading of a channel working as it should, with ``changes``."""
+    base = {
+        "on": True,
+        "commanded_ma": 20.0,
+        "delivered_ma": 20.0,
+        "impedance_ohm": 2000.0,
+        "frequency_hz": 100.0,
+        "pulse_width_us": 200.0,
+    }
+    return Reading(**(base | changes))  # type: ignore[arg-type]

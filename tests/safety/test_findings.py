@@ -14,14 +14,14 @@ from __future__ import annotations
 import math
 
 import pytest
-from builders import channel, device, electrodes, phase, protocol
+from builders import channel, device, electrodes, phase, protocol, reading
 
 from tensctl.model.device import UseClass
 from tensctl.model.electrodes import Electrode, Site
 from tensctl.model.modes import Alternating, AlternatingStep, Burst
 from tensctl.model.protocol import Channel, IntensityTarget, Waveform
 from tensctl.safety import LIMITS, Finding, SafetyReport, Severity, check_protocol
-from tensctl.safety.supervisor import Action, Reading, Supervisor, Verdict
+from tensctl.safety.supervisor import Action, Supervisor, Verdict
 
 V, W, D = Severity.violation, Severity.warning, Severity.diagnostic
 SIM = "device profile tenssim-2ch"
@@ -502,18 +502,6 @@ def test_shared_site() -> None:
 
 
 # --- the runtime supervisor's trips -----------------------------------------------------
-
-
-def reading(**changes: float | bool) -> Reading:
-    base = {
-        "on": True,
-        "commanded_ma": 20.0,
-        "delivered_ma": 20.0,
-        "impedance_ohm": 2000.0,
-        "frequency_hz": 100.0,
-        "pulse_width_us": 200.0,
-    }
-    return Reading(**(base | changes))  # type: ignore[arg-type]
 
 
 @pytest.mark.parametrize(

@@ -8,12 +8,11 @@ from __future__ import annotations
 import math
 
 import pytest
-from builders import device
+from builders import device, reading
 
 from tensctl.safety.supervisor import (
     HOST_SLEW_WINDOW_S,
     Action,
-    Reading,
     Supervisor,
     watchdog_expired,
 )
@@ -23,18 +22,6 @@ CEILING = 30.0
 
 def fresh() -> Supervisor:
     return Supervisor(device(), {1: CEILING, 2: CEILING})
-
-
-def reading(**changes: float | bool) -> Reading:
-    base = {
-        "on": True,
-        "commanded_ma": 20.0,
-        "delivered_ma": 20.0,
-        "impedance_ohm": 2000.0,
-        "frequency_hz": 100.0,
-        "pulse_width_us": 200.0,
-    }
-    return Reading(**(base | changes))  # type: ignore[arg-type]
 
 
 @pytest.mark.parametrize("wanted", [x / 2 for x in range(-4, int(CEILING * 1.5 * 2) + 1)])
