@@ -18,13 +18,13 @@ Pass ``virtual=True`` to ``connect("sim://…")`` to run the simulator on a virt
 from __future__ import annotations
 
 import contextlib
-import re
 import threading
 from collections.abc import Collection, Mapping
 from pathlib import Path
 from types import TracebackType
 from typing import Any
 
+from tensctl.api_args import check_patient, per_channel, thresholds_of
 from tensctl.drivers.base import DeviceInfo, Driver
 from tensctl.drivers.errors import LinkLost
 from tensctl.drivers.registry import DriverOptions, open_driver
@@ -32,7 +32,7 @@ from tensctl.engine.clock import Clock, RealClock, ScaledClock, VirtualClock
 from tensctl.engine.runner import run, run_realtime
 from tensctl.engine.session import TERMINAL, Session
 from tensctl.engine.states import State
-from tensctl.errors import DeviceError, InputError, Problem, UsageError
+from tensctl.errors import DeviceError, UsageError
 from tensctl.journal.recorder import Recorder, protocol_text
 from tensctl.journal.store import Store
 from tensctl.model.device import DeviceProfile
@@ -45,7 +45,7 @@ from tensctl.model.library import (
 )
 from tensctl.model.loader import load_device
 from tensctl.model.outcomes import Outcomes, parse_outcomes
-from tensctl.model.protocol import Protocol, Threshold
+from tensctl.model.protocol import Protocol
 
 
 def _profile_for(url: str, info: DeviceInfo) -> DeviceProfile:
@@ -97,7 +97,7 @@ class Device:
         """A session of ``protocol`` (an id, a path or a model), checked and ready to start.
         It is recorded from here on; ``outcomes_before`` (pain, fatigue, …) go in first."""
         chosen = protocol if isinstance(protocol, Protocol) else find_protocol(str(protocol))[0]
-        _check_patient(patient)
+        check_patient(patient)
         before = parse_outcomes(outcomes_before, "outcomes_before") if outcomes_before else None
         ids = [c.id for c in chosen.channels]
         session = RunningSession(
@@ -106,9 +106,9 @@ class Device:
             self.profile,
             self.clock,
             patient=patient,
-            intensity_ma=_per_channel(intensity, ids, "intensity"),
-            ceiling_ma=_per_channel(ceiling, ids, "ceiling"),
-            thresholds=_thresholds(thresholds),
+            intensity_ma=per_channel(intensity, ids, "intensity"),
+            ceiling_ma=per_channel(ceiling, ids, "ceiling"),
+            thresholds=thresholds_of(thresholds),
             screened=screened,
             acknowledged=acknowledged,
             virtual=self.virtual,
@@ -283,46 +283,3 @@ def _store(journal: Store | str | Path | bool) -> Store | None:
     if journal is False:
         return None
     return Store(None if journal is True else journal)
-
-
-PATIENT_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
-
-
-def _check_patient(patient: str | None) -> None:
-    if patient is not None and not PATIENT_ID.fullmatch(patient):
-        raise InputError(
-            [
-                Problem(
-                    "a patient id is a pseudonym: letters, digits, '.', '_' or '-', up to 64, "
-                    f"starting with a letter or digit; found {patient!r}",
-                    "<argument>",
-                    path="patient",
-                )
-            ]
-        )
-
-
-def _per_channel(
-    value: float | Mapping[int, float] | None, ids: list[int], name: str
-) -> dict[int, float]:
-    if value is None:
-        return {}
-    if isinstance(value, Mapping):
-        return {int(ch): float(v) for ch, v in value.items()}
-    if isinstance(value, int | float):
-        return dict.fromkeys(ids, float(value))
-    raise InputError(
-        [Problem(f"expected mA or {{channel: mA}}, found {value!r}", "<api>", path=name)]
-    )
-
-
-def _thresholds(
-    values: Mapping[int, Mapping[str, float]] | None,
-) -> dict[int, dict[Threshold, float]]:
-    out: dict[int, dict[Threshold, float]] = {}
-    for ch, found in (values or {}).items():
-        try:
-            out[int(ch)] = {Threshold(k): float(v) for k, v in found.items()}
-        except ValueError as exc:
-            raise InputError([Problem(str(exc), "<api>", path=f"thresholds[{ch}]")]) from None
-    return out
