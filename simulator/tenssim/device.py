@@ -13,13 +13,12 @@ import threading
 from typing import Any
 
 from tensctl.model.device import DeviceProfile
-from tensctl.wire import Deframer, FrameError, encode
-from tensctl.wire.messages import Message
 from tenssim import scenario as sc
 from tenssim.channel import RESET_CLEAR_S
 from tenssim.firmware import TELEMETRY_INTERVAL_S, Firmware, LogSink, _no_log
 from tenssim.link import Link
 from tenssim.load import Load, Peel
+from tenssim.personality import BadFrame, PersonalityOptions, create
 
 
 class SimDevice:
@@ -33,6 +32,8 @@ class SimDevice:
         log: LogSink = _no_log,
         telemetry_interval_s: float = TELEMETRY_INTERVAL_S,
         reset_clear_s: float = RESET_CLEAR_S,
+        personality: str = "native",
+        lenient_watchdog: bool = False,
     ) -> None:
         self.lock = threading.RLock()  # transports may feed and tick from different threads
         self.log = log
@@ -44,14 +45,15 @@ class SimDevice:
         for number, spec in self.scenario.loads.items():
             if number <= len(self.firmware.channels):
                 self.firmware.channel(number).load = Load(**spec.model_dump())
-        self._deframer = Deframer()
+        self.personality = create(
+            personality, self.firmware, PersonalityOptions(serial, lenient_watchdog)
+        )
         self._outbox: list[tuple[float, bytes]] = []
-        self._tx_seq = 0
         self._pending = self.scenario.timeline()
         self._zero_s: float | None = now_s if self.scenario.clock == "boot" else None
         self._offline_until_s = -math.inf
         self._advanced_s = -math.inf
-        self._send(self.firmware.greeting, now_s)
+        self._send(self.personality.boot(now_s), now_s)
 
     # ---- the transport's side ----------------------------------------------------------
 
@@ -60,12 +62,12 @@ class SimDevice:
             self.advance(now_s)
             if self.link.silent(now_s) or now_s < self._offline_until_s:
                 return
-            for item in self._deframer.feed(self.link.corrupt(data)):
-                if isinstance(item, FrameError):
-                    self._send(self.firmware.bad_frame(now_s, item.kind.value), now_s)
+            for item in self.personality.feed(self.link.corrupt(data), now_s):
+                if isinstance(item, BadFrame):
+                    self._send(self.personality.bad_frame(item, now_s), now_s)
                     continue
                 for _ in range(self.link.copies()):
-                    self._send(self.firmware.handle(item, now_s), now_s)
+                    self._send(self.personality.handle(item, now_s), now_s)
             self._note_start(now_s)
 
     def advance(self, now_s: float) -> None:
@@ -75,14 +77,14 @@ class SimDevice:
             self._advanced_s = now_s
             self._play(now_s)
             if now_s >= self._offline_until_s:
-                self._send(self.firmware.tick(now_s), now_s)
+                self._send(self.personality.tick(now_s), now_s)
 
     def inject(self, event: sc.ScenarioEvent, now_s: float) -> None:
         """Apply a scenario event now, whatever its ``at_s`` (run-time fault injection)."""
         with self.lock:
             self.advance(now_s)
             self._apply(event, now_s)
-            self._send(self.firmware.tick(now_s), now_s)
+            self._send(self.personality.tick(now_s), now_s)
 
     def take_output(self, now_s: float) -> bytes:
         """The bytes that have reached the host's end of the link by ``now_s``."""
@@ -116,12 +118,10 @@ class SimDevice:
 
     # ---- inside ------------------------------------------------------------------------
 
-    def _send(self, messages: list[Message], now_s: float) -> None:
-        for message in messages:
+    def _send(self, frames: list[bytes], now_s: float) -> None:
+        for data in frames:
             if self.link.silent(now_s):
                 continue
-            data = encode(message, self._tx_seq)
-            self._tx_seq = (self._tx_seq + 1) & 0xFFFF
             for _ in range(self.link.copies()):
                 self._outbox.append((now_s + self.link.delay_s, self.link.corrupt(data)))
 
@@ -138,7 +138,7 @@ class SimDevice:
                 return
             self._pending.pop(0)
             # the world changes at at_s, not when we look; what that tick says is sent
-            self._send(self.firmware.tick(at_s), at_s)
+            self._send(self.personality.tick(at_s), at_s)
             self._apply(event, at_s)
 
     def _apply(self, event: sc.ScenarioEvent, at_s: float) -> None:
@@ -178,8 +178,7 @@ class SimDevice:
                 self._offline_until_s = at_s + ms / 1000
                 # what already left the device stays readable; what it still held is lost
                 self._outbox = [(t, data) for t, data in self._outbox if t <= at_s]
-                self._deframer = Deframer()
-                booted = fw.boot(self._offline_until_s)
-                self._send(booted, self._offline_until_s)
+                fw.boot(self._offline_until_s)
+                self._send(self.personality.boot(self._offline_until_s), self._offline_until_s)
             case sc.Battery(low=low):
-                self._send(fw.set_battery(low, at_s), at_s)
+                self._send(self.personality.pushed(fw.set_battery(low, at_s), at_s), at_s)

@@ -75,8 +75,7 @@ class Firmware:
         self.pushed: list[Message] = []
         self._snapshot: list[tuple[bool, int]] | None = None
         """Events a handler raised, sent after its reply."""
-        self.greeting = self.boot(now_s, reboot=False)
-        """The BOOT event sent when the device powers up."""
+        self.boot(now_s, reboot=False)  # sets greeting: the BOOT event sent at power-up
 
     # ---- lifecycle ---------------------------------------------------------------------
 
@@ -94,14 +93,15 @@ class Firmware:
                 ch.cause_seen_s = now_s
         self._record(now_s, "reboot" if reboot else "boot")
         flags = Fault.REBOOT if reboot else Fault.NONE
-        return [Event(self.ms(now_s), 0xFF, EventCode.BOOT, flags)]
+        self.greeting: list[Message] = [Event(self.ms(now_s), 0xFF, EventCode.BOOT, flags)]
+        return self.greeting
 
     def power_off(self, now_s: float) -> None:
         """Power lost: every output stops at once (logged; nothing can be sent)."""
-        before = self._outputs()
+        before = self.outputs()
         for ch in self.channels:
             ch.zero()
-        self._changes(before, now_s, cause="power_loss")
+        self.log_changes(before, now_s, cause="power_loss")
 
     def ms(self, now_s: float) -> int:
         return int((now_s - self.boot_s) * 1000) & 0xFFFFFFFF
@@ -114,7 +114,7 @@ class Firmware:
     def handle(self, frame: Frame, now_s: float) -> list[Message]:
         """One valid frame from the host → its reply (and any telemetry it causes)."""
         out = self.tick(now_s)
-        before = self._snapshot = self._outputs()  # trips during dispatch log against it
+        before = self._snapshot = self.outputs()  # trips during dispatch log against it
         message = decode_message(frame)
         outcome: bytes | ErrorCode
         if isinstance(message, MessageError):
@@ -140,23 +140,23 @@ class Firmware:
         out.append(reply)
         out += self.pushed
         self.pushed = []
-        out += self._changes(before, now_s, cause=_name(frame.type).lower())
+        out += self.log_changes(before, now_s, cause=_name(frame.type).lower())
         self._snapshot = None
         return out
 
     def _log_command(
         self, frame: Frame, message: Message | MessageError, code: ErrorCode | None, now_s: float
     ) -> None:
-        self.log(
-            {
-                "t": now_s,
-                "event": "command",
-                "seq": frame.seq,
-                "type": _name(frame.type),
-                "fields": vars(message) if not isinstance(message, MessageError) else {},
-                "result": "ack" if code is None else f"nack:{code.name}",
-            }
-        )
+        fields = vars(message) if not isinstance(message, MessageError) else {}
+        result = "ack" if code is None else f"nack:{code.name}"
+        self.log_command(now_s, _name(frame.type), fields, result, seq=frame.seq)
+
+    def log_command(
+        self, now_s: float, name: str, fields: dict[str, Any], result: str, **extra: Any
+    ) -> None:
+        """One command as the device saw it, in the log format every personality shares."""
+        entry = {"t": now_s, "event": "command", **extra, "type": name}
+        self.log({**entry, "fields": fields, "result": result})
 
     def _stale(self, frame: Frame) -> bool:
         if self.last_seq is None or frame.type == MsgType.IDENTIFY:
@@ -227,11 +227,11 @@ class Firmware:
     # ---- faults ------------------------------------------------------------------------
 
     def trip(self, ch: Channel, flag: Fault, now_s: float) -> list[Message]:
-        before = self._snapshot if self._snapshot is not None else self._outputs()
+        before = self._snapshot if self._snapshot is not None else self.outputs()
         ch.trip(flag, now_s, counts=not flag & DEVICE_FAULTS)
         self.log({"t": now_s, "event": "fault", "channel": ch.number, "fault": flag.name})
         event = Event(self.ms(now_s), ch.number, EventCode.FAULT, ch.faults)
-        return [event, *self._changes(before, now_s, cause=str(flag.name).lower())]
+        return [event, *self.log_changes(before, now_s, cause=str(flag.name).lower())]
 
     def trip_all(self, flag: Fault, now_s: float) -> list[Message]:
         out: list[Message] = []
@@ -302,10 +302,12 @@ class Firmware:
             ch.faults,
         )
 
-    def _outputs(self) -> list[tuple[bool, int]]:
+    def outputs(self) -> list[tuple[bool, int]]:
         return [(ch.running, ch.amplitude_ua) for ch in self.channels]
 
-    def _changes(self, before: list[tuple[bool, int]], now_s: float, cause: str) -> list[Message]:
+    def log_changes(
+        self, before: list[tuple[bool, int]], now_s: float, cause: str
+    ) -> list[Message]:
         """Log every output change since ``before`` and push telemetry for those channels;
         ``before`` is brought up to date so a change is reported once."""
         out: list[Message] = []

@@ -54,6 +54,8 @@ def run(
     serial: str = "TS-0001",
     control: Path | None = None,
     reset_clear_s: float = RESET_CLEAR_S,
+    personality: str = "native",
+    lenient_watchdog: bool = False,
 ) -> None:
     clock = monotonic_from_zero()
     log = JsonLog(log_path)
@@ -65,6 +67,8 @@ def run(
         serial=serial,
         log=log,
         reset_clear_s=reset_clear_s,
+        personality=personality,
+        lenient_watchdog=lenient_watchdog,
     )
     server: Server = (
         TcpServer(device, clock, tcp.host, tcp.port)
@@ -85,6 +89,7 @@ def run(
             "event": "listening",
             "address": server.address,
             "profile": profile.id,
+            "personality": personality,
             "monotonic_zero_s": time.monotonic() - clock(),  # host clocks can compare
         }
     )

@@ -8,6 +8,7 @@ from pathlib import Path
 import typer
 
 from tensctl.errors import DeviceError, InputError, Problem, UsageError
+from tensctl.model.device import DeviceProfile
 from tensctl.model.library import DEFAULT_DEVICE, find_device
 
 
@@ -22,7 +23,20 @@ def sim(
     link: Path | None = typer.Option(
         None, "--link", help="Also make a symlink at PATH to the pty's device."
     ),
-    profile: str = typer.Option(DEFAULT_DEVICE, "--profile", help="Device profile id or file."),
+    profile: str = typer.Option(
+        "", "--profile", help="Device profile id or file (default: the personality's own)."
+    ),
+    personality: str = typer.Option(
+        "native",
+        "--personality",
+        help="The protocol it speaks: native (tensctl's), sciencemode2 (Hasomed RehaStim2) "
+        "or sciencemode4 (Hasomed P24).",
+    ),
+    lenient_watchdog: bool = typer.Option(
+        False,
+        "--lenient-watchdog",
+        help="A longer device watchdog, for clients that feed it irregularly (sciencemode2).",
+    ),
     scenario: str = typer.Option(
         "", "--scenario", help="Fault scenario: file or shipped id (simulator/scenarios)."
     ),
@@ -59,11 +73,7 @@ def sim(
             raise InputError([Problem(str(exc), "--tcp")]) from None
         if not address.is_loopback() and not allow_remote:
             raise UsageError(f"{address.host} is not a loopback address; add --allow-remote")
-    device, _ = find_device(profile)
-    if not device.simulated:
-        raise UsageError(
-            f"profile '{device.id}' is a real device; the simulator needs a simulated one"
-        )
+    device = _profile(profile, personality)
     chosen = load_scenario(scenario) if scenario else None
 
     def announce(text: str) -> None:
@@ -82,7 +92,32 @@ def sim(
             serial,
             control,
             reset_clear_s=reset_clear_ms / 1000,
+            personality=personality,
+            lenient_watchdog=lenient_watchdog,
         )
     except OSError as exc:
         where = tcp or "a pty"
         raise DeviceError(f"cannot serve on {where}: {exc.strerror or exc}") from None
+
+
+def _profile(profile: str, personality: str) -> DeviceProfile:
+    """The profile to simulate: a simulated one for the native protocol, a real device's
+    for that device's personality."""
+    from tenssim.personality import DEFAULT_PROFILES, PERSONALITIES
+
+    if personality not in PERSONALITIES:
+        known = ", ".join(sorted(PERSONALITIES))
+        raise InputError(
+            [Problem(f"unknown personality {personality!r} (known: {known})", "--personality")]
+        )
+    device, _ = find_device(profile or DEFAULT_PROFILES.get(personality, DEFAULT_DEVICE))
+    if personality == "native" and not device.simulated:
+        raise UsageError(
+            f"profile '{device.id}' is a real device; the native simulator needs a simulated "
+            "one (or choose that device's --personality)"
+        )
+    if personality != "native" and device.driver_scheme != personality:
+        raise UsageError(
+            f"profile '{device.id}' is driven over {device.driver_scheme}://, not {personality}://"
+        )
+    return device
