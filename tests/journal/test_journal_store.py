@@ -254,6 +254,26 @@ def test_dose_counts_charge_across_a_device_reboot_and_skips_gaps() -> None:
     assert dose.peak_ma == 10
 
 
+def test_dose_of_a_device_that_does_not_measure_current_is_what_was_commanded() -> None:
+    """Hasomed devices report no measured current: the summary says ``measured: false``
+    and the dose counts the commanded amplitude, not 0 mA."""
+    reading = {
+        "commanded_ma": 12.0,
+        "delivered_ma": None,
+        "measured": False,
+        "state": "on",
+        "target_ma": 12.0,
+        "charge_uc": 0.0,
+        "pulses": 0,
+    }
+    events = [
+        {"kind": "telemetry", "elapsed_s": t, "data": {"channels": {"1": reading}}} for t in (0, 1)
+    ]
+    (dose,) = delivered_dose(events)
+    assert dose.mean_ma == 12.0 and dose.peak_ma == 12.0
+    assert dose.stimulated_min == pytest.approx(1 / 60, abs=1e-4)
+
+
 def test_intensity_trend_is_the_slope_per_week() -> None:
     def summary(day: int, ma: float) -> dict[str, Any]:
         dose = [{"stimulated_min": 30, "mean_ma": ma}]

@@ -202,3 +202,31 @@ def test_mismatch_is_checked_down_to_the_lowest_frequency() -> None:
     # 1 Hz is a legal frequency (frequency_min_hz); a device running 2 Hz instead trips
     verdict = fresh().judge(1, reading(frequency_hz=2.0), expected_frequency_hz=1.0)
     assert verdict.action is Action.trip and verdict.rule == "mismatch"
+
+
+NOT_MEASURED = math.nan
+
+
+def test_a_device_that_measures_no_current_or_load_is_judged_on_what_it_reports() -> None:
+    """Hasomed devices report neither current nor impedance (nan): the load rules have
+    nothing to judge, so they pass, and the parameter rules still apply."""
+    s = fresh()
+    blind = {"delivered_ma": NOT_MEASURED, "impedance_ohm": NOT_MEASURED}
+    for _ in range(3):
+        assert s.judge(1, reading(**blind)).action is Action.ok
+    assert s.guards[1].baseline_ohm == {}  # no baseline from a reading that was not taken
+    mismatch = s.judge(1, reading(**blind, frequency_hz=50.0), expected_frequency_hz=100.0)
+    assert mismatch.action is Action.trip and mismatch.rule == "mismatch"
+
+
+def test_an_unmeasured_current_does_not_hide_a_measured_open_circuit() -> None:
+    s = fresh()
+    trip = s.judge(1, reading(delivered_ma=NOT_MEASURED, impedance_ohm=math.inf))
+    assert trip.action is Action.trip and trip.rule == "open_circuit"
+
+
+def test_an_unmeasured_load_does_not_hide_a_measured_current() -> None:
+    s = fresh()
+    for delivered, rule in ((0.0, "open_circuit"), (40.0, "over_current"), (10.0, "compliance")):
+        verdict = s.judge(1, reading(delivered_ma=delivered, impedance_ohm=NOT_MEASURED))
+        assert verdict.action is Action.trip and verdict.rule == rule

@@ -46,13 +46,15 @@ def render(session: Session, selected: int, simulated: bool, notes: list[str]) -
             if t is None
             else "open"
             if math.isinf(t.impedance_ohm)
+            else "n/m"  # the device does not measure it
+            if math.isnan(t.impedance_ohm)
             else f"{t.impedance_ohm:,.0f} Ω"
         )
         table.add_row(
             f"{'▶' if ch == selected else ' '}{ch}",
             f"{session.targets_ma.get(ch, 0.0):.1f}",
             f"{session.progress.sent_ma.get(ch, 0.0):.1f}",
-            "—" if t is None else f"{t.delivered_peak_ma:.1f}",
+            "—" if t is None or math.isnan(t.delivered_peak_ma) else f"{t.delivered_peak_ma:.1f}",
             "—" if t is None else f"{t.pulse_width_us:g}",
             "—" if t is None else f"{t.frequency_hz:g}",
             z,

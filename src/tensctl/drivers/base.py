@@ -63,10 +63,10 @@ class ChannelTelemetry:
     channel: int
     state: str  # "off", "on", "fault"
     commanded_ma: float
-    delivered_peak_ma: float
+    delivered_peak_ma: float  # nan: the device does not measure its current
     pulse_width_us: float
     frequency_hz: float
-    impedance_ohm: float  # inf: open circuit
+    impedance_ohm: float  # inf: open circuit; nan: the device does not measure it
     pulses: int
     delivered_charge_uc: float
     net_charge_nc: float
@@ -149,7 +149,8 @@ class Driver(ABC):
 
     @abstractmethod
     def close(self) -> None:
-        """Release the port. Safe to call twice."""
+        """Stop every channel (best effort: the device's own watchdog stands behind it) and
+        release the port. Safe to call twice."""
 
     def __enter__(self) -> Driver:
         return self

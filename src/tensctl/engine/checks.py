@@ -37,6 +37,9 @@ def run(s: Session) -> None:
     open_ohm = limit("open_circuit_ohm").value
     for ch in s.channels:
         z = s.driver.measure_impedance(ch)
+        if math.isnan(z):  # the device cannot measure it; it checks the skin on its own
+            s.emit("impedance", channel=ch, impedance_ohm=None, measured=False)
+            continue
         s.emit("impedance", channel=ch, impedance_ohm=None if math.isinf(z) else z)
         if math.isinf(z) or z > open_ohm:
             raise SafetyRefused(

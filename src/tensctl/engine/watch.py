@@ -6,6 +6,7 @@ from these)."""
 
 from __future__ import annotations
 
+import math
 from typing import TYPE_CHECKING
 
 from tensctl.engine.plan import fixed_train
@@ -76,8 +77,9 @@ def summary(s: Session) -> None:
         channels={
             ch: {
                 "commanded_ma": t.commanded_ma,
-                "delivered_ma": t.delivered_peak_ma,
-                "impedance_ohm": t.impedance_ohm if t.impedance_ohm != float("inf") else None,
+                "delivered_ma": _finite(t.delivered_peak_ma),
+                "impedance_ohm": _finite(t.impedance_ohm),
+                **({"measured": False} if math.isnan(t.delivered_peak_ma) else {}),
                 "frequency_hz": t.frequency_hz,
                 "pulse_width_us": t.pulse_width_us,
                 "charge_uc": t.delivered_charge_uc,
@@ -89,3 +91,9 @@ def summary(s: Session) -> None:
             if ch in s.progress.sent_ma
         },
     )
+
+
+def _finite(value: float) -> float | None:
+    """A reading for the record: ``None`` for an open circuit (inf) or a quantity the device
+    does not measure (nan), which JSON cannot hold."""
+    return value if math.isfinite(value) else None

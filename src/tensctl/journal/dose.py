@@ -1,7 +1,8 @@
 """The dose a session delivered, per channel, from the device's telemetry in its record.
 
 The session writes a telemetry summary about once a second while output may be on; each
-summary holds, per channel, what the device measured (``delivered_ma``, its ``state``), the
+summary holds, per channel, what the device measured (``delivered_ma``, its ``state``; for a
+device that does not measure its current, ``measured: false`` and what was commanded), the
 session's target then (``target_ma``) and the device's counters since boot (``pulses``,
 ``charge_uc`` — the absolute charge of both phases of every pulse). Each summary stands for
 the time until the next one, at most :data:`MAX_GAP_S` (a gap in telemetry is not counted as
@@ -59,6 +60,14 @@ def _at_target(delivered_ma: float, target_ma: float | None) -> bool:
     return delivered_ma >= target_ma - max(AT_TARGET_TOLERANCE_MA, 0.02 * target_ma)
 
 
+def delivered_ma(reading: Mapping[str, Any]) -> float:
+    """What a telemetry summary says a channel delivered: the device's measurement, or what
+    was commanded when the device does not measure its current (``measured: false``)."""
+    if reading.get("measured") is False:
+        return float(reading.get("commanded_ma") or 0.0)
+    return float(reading.get("delivered_ma") or 0.0)
+
+
 def delivered_dose(events: Iterable[Mapping[str, Any]]) -> list[ChannelDose]:
     """Per channel, from a session's events (``kind``, ``elapsed_s``, parsed ``data``)."""
     samples = [
@@ -72,7 +81,7 @@ def delivered_dose(events: Iterable[Mapping[str, Any]]) -> list[ChannelDose]:
         span = max(0.0, span)
         for key, reading in channels.items():
             total = sums.setdefault(int(key), _Sum())
-            delivered = float(reading.get("delivered_ma") or 0.0)
+            delivered = delivered_ma(reading)
             total.peak_ma = max(total.peak_ma, delivered)
             total.counters(float(reading.get("charge_uc") or 0.0), int(reading.get("pulses") or 0))
             if reading.get("state") == "on" and delivered > 0:

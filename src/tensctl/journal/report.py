@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from tensctl.errors import InputError, MissingExtra, Problem, UsageError
-from tensctl.journal.dose import ChannelDose, delivered_dose
+from tensctl.journal.dose import ChannelDose, delivered_dose, delivered_ma
 from tensctl.journal.summary import outcomes as outcomes_of
 
 if TYPE_CHECKING:
@@ -109,7 +109,7 @@ def _plot(ax: Axes, events: Sequence[Event]) -> None:
         for ch, reading in e["data"].get("channels", {}).items():
             xs, delivered, target = series.setdefault(str(ch), ([], [], []))
             xs.append(float(e["elapsed_s"]) / scale)
-            delivered.append(float(reading.get("delivered_ma") or 0.0))
+            delivered.append(delivered_ma(reading))
             target.append(float(reading.get("target_ma") or 0.0))
     colours = {ch: f"C{i}" for i, ch in enumerate(sorted(series, key=lambda c: (len(c), c)))}
     for ch, colour in colours.items():

@@ -48,8 +48,8 @@ class Reading:
 
     on: bool
     commanded_ma: float
-    delivered_ma: float
-    impedance_ohm: float  # inf: open circuit
+    delivered_ma: float  # nan: the device does not measure its current
+    impedance_ohm: float  # inf: open circuit; nan: not measured
     frequency_hz: float
     pulse_width_us: float
 
@@ -143,12 +143,16 @@ class Supervisor:
         limit_ohm = limit("open_circuit_ohm").value
         if math.isinf(r.impedance_ohm) or r.impedance_ohm > limit_ohm:
             return Verdict(Action.trip, "open_circuit", f"load above {limit_ohm:,.0f} Ω")
+        if math.isnan(r.delivered_ma):
+            return OK  # the device checks its electrodes itself and reports a fault
         if r.commanded_ma > limit("load_check_min_ma").value and r.delivered_ma <= 0:
             return Verdict(Action.trip, "open_circuit", "current commanded, none measured")
         return OK
 
     @staticmethod
     def _over_current(r: Reading) -> Verdict:
+        if math.isnan(r.delivered_ma):
+            return OK
         ceiling = r.commanded_ma * limit("over_current_factor").value
         ceiling += limit("over_current_margin_ma").value
         if r.delivered_ma > ceiling:
@@ -158,7 +162,8 @@ class Supervisor:
 
     @staticmethod
     def _compliance(r: Reading) -> Verdict:
-        measurable = r.commanded_ma > limit("load_check_min_ma").value
+        measured = not math.isnan(r.delivered_ma)
+        measurable = measured and r.commanded_ma > limit("load_check_min_ma").value
         if measurable and r.delivered_ma < r.commanded_ma * limit("compliance_fraction").value:
             message = f"delivered {r.delivered_ma:g} of {r.commanded_ma:g} mA (compliance)"
             return Verdict(Action.trip, "compliance", message)
@@ -174,6 +179,8 @@ class Supervisor:
 
     @staticmethod
     def _peel(guard: ChannelGuard, impedance_ohm: float, width_us: int) -> Verdict:
+        if math.isnan(impedance_ohm):
+            return OK
         baseline_ohm = guard.baseline_ohm.setdefault(width_us, impedance_ohm)
         ratio = impedance_ohm / baseline_ohm
         if ratio >= limit("peel_trip_ratio").value:
