@@ -11,6 +11,7 @@ harmless) and after the last try the link counts as lost.
 
 from __future__ import annotations
 
+import contextlib
 import threading
 from collections import deque
 from collections.abc import Iterable
@@ -25,7 +26,7 @@ from tensctl.drivers.base import (
     Driver,
     EventCallback,
 )
-from tensctl.drivers.errors import CommandRefused, LinkLost
+from tensctl.drivers.errors import CommandRefused, DriverError, LinkLost
 from tensctl.wire import Deframer, FrameError, MessageError, decode_message, encode
 from tensctl.wire.messages import (
     Ack,
@@ -160,8 +161,15 @@ class NativeDriver(Driver):
         self._request(ResetFault(convert.channel_mask(chosen)), f"fault reset of {chosen}")
 
     def close(self) -> None:
+        """Stop every channel (one try: the device's watchdog stands behind it), then
+        release the port."""
         if self._closed.is_set():
             return
+        info = self.info
+        if info is not None:
+            with contextlib.suppress(DriverError):
+                every = convert.channel_mask(range(1, info.channels + 1))
+                self._request(Stop(every), "STOP of every channel", attempts=1)
         self._closed.set()
         if self._reader.is_alive():
             self._reader.join(timeout=1.0)
