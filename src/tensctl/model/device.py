@@ -47,6 +47,8 @@ class SerialSettings(StrictModel):
     bytesize: Literal[5, 6, 7, 8] = 8
     parity: Literal["N", "E", "O"] = "N"
     stopbits: Literal[1, 2] = 1
+    rtscts: bool = False
+    """Hardware (RTS/CTS) flow control."""
 
 
 class DeviceProfile(StrictModel):
