@@ -168,7 +168,7 @@ class NativeDriver(Driver):
         info = self.info
         if info is not None:
             with contextlib.suppress(DriverError):
-                every = convert.channel_mask(range(1, info.channels + 1))
+                every = convert.channel_mask(list(range(1, info.channels + 1)))
                 self._request(Stop(every), "STOP of every channel", attempts=1)
         self._closed.set()
         if self._reader.is_alive():
