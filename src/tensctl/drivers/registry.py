@@ -5,6 +5,8 @@
 | ``sim://PROFILE?scenario=ID&seed=N&log=FILE&telemetry_ms=N`` | in-process simulator |
 | ``/dev/ttyUSB0``, ``COM3``, ``serial:///dev/ttyUSB0`` | native protocol over a serial port |
 | ``socket://HOST:PORT`` | native protocol over TCP (the simulator's ``--tcp``) |
+| ``sciencemode2://PORT`` | Hasomed RehaStim2 (ScienceMode2, channel list mode) |
+| ``sciencemode4://PORT`` | Hasomed P24 (ScienceMode4, mid level) |
 
 Other packages add schemes through the ``tensctl.drivers`` entry-point group: the entry
 point's name is the scheme and its value a callable ``(url, options) -> Driver``.
@@ -129,7 +131,25 @@ def open_serial(url: str, options: DriverOptions) -> Driver:
     return NativeDriver(port, url, options.timeout_s, options.retries)
 
 
-BUILTIN: dict[str, Opener] = {"sim": open_sim, "serial": open_serial, "socket": open_serial}
+def open_sciencemode2(url: str, options: DriverOptions) -> Driver:
+    from tensctl.drivers.sciencemode2 import open_sciencemode2 as opener
+
+    return opener(url, options)
+
+
+def open_sciencemode4(url: str, options: DriverOptions) -> Driver:
+    from tensctl.drivers.sciencemode4 import open_sciencemode4 as opener
+
+    return opener(url, options)
+
+
+BUILTIN: dict[str, Opener] = {
+    "sim": open_sim,
+    "serial": open_serial,
+    "socket": open_serial,
+    "sciencemode2": open_sciencemode2,
+    "sciencemode4": open_sciencemode4,
+}
 
 
 def schemes() -> dict[str, Opener]:
