@@ -33,9 +33,9 @@ def run_command(address: str, *extra: str, protocol: Path = SHORT) -> list[str]:
     ]
 
 
-def start_run(address: str, *extra: str) -> subprocess.Popen[str]:
+def start_run(address: str, *extra: str, protocol: Path = SHORT) -> subprocess.Popen[str]:
     return subprocess.Popen(
-        run_command(address, *extra),
+        run_command(address, *extra, protocol=protocol),
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
