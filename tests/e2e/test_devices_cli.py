@@ -23,6 +23,16 @@ def test_probe_json_over_a_pty(cli, tmp_path: Path) -> None:  # type: ignore[no-
     assert all(1000 < z < 8000 for z in data["impedance_ohm"].values())
 
 
+def test_probe_of_a_p24_says_its_impedance_is_not_measured(cli, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    with SimProcess("pty", tmp_path / "sim.jsonl", "--personality", "sciencemode4") as sim:
+        url = "sciencemode4://" + sim.address
+        data = json.loads(cli("devices", "probe", url, "--json").out)
+        table = cli("devices", "probe", url)
+    assert data["model"] == "P24" and data["channels"] == 8
+    assert set(data["impedance_ohm"].values()) == {None} and data["impedance_measured"] is False
+    assert table.code == 0 and "not measured by this device" in table.out
+
+
 def test_probe_of_a_missing_port_is_a_device_error(cli) -> None:  # type: ignore[no-untyped-def]
     result = cli("devices", "probe", "/dev/no-such-port")
     assert result.code == 5

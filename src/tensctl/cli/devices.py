@@ -79,6 +79,8 @@ def _identity_rows(info: DeviceInfo) -> list[tuple[str, str]]:
 
 
 def _ohm(value: float) -> str:
+    if math.isnan(value):
+        return "not measured by this device"
     return "open circuit" if math.isinf(value) else f"{value:,.0f} Ω"
 
 
@@ -94,7 +96,11 @@ def probe(
     if as_json:
         data = asdict(info) | {
             "url": url,
-            "impedance_ohm": {str(ch): None if math.isinf(z) else z for ch, z in impedance.items()},
+            # null: an open circuit (inf) or a device that cannot measure it (nan)
+            "impedance_ohm": {
+                str(ch): z if math.isfinite(z) else None for ch, z in impedance.items()
+            },
+            "impedance_measured": not any(math.isnan(z) for z in impedance.values()),
         }
         console.emit_json(data)
         return
