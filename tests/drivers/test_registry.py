@@ -41,7 +41,7 @@ def test_builtin_schemes_cannot_be_shadowed(monkeypatch: pytest.MonkeyPatch) -> 
 
 
 def test_unknown_scheme_lists_the_known_ones() -> None:
-    with pytest.raises(UnknownScheme, match=r"known: serial://, sim://, socket://"):
+    with pytest.raises(UnknownScheme, match=r"known: sciencemode2://, sciencemode4://, serial://, sim://, socket://"):
         open_driver("bogus://x")
 
 

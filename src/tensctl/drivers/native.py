@@ -167,7 +167,7 @@ class NativeDriver(Driver):
             return
         info = self.info
         if info is not None:
-            with contextlib.suppress(DriverError):
+            with contextlib.suppress(DriverError, LinkLost):  # the watchdog stands behind
                 every = convert.channel_mask(list(range(1, info.channels + 1)))
                 self._request(Stop(every), "STOP of every channel", attempts=1)
         self._closed.set()
