@@ -41,7 +41,8 @@ def test_builtin_schemes_cannot_be_shadowed(monkeypatch: pytest.MonkeyPatch) -> 
 
 
 def test_unknown_scheme_lists_the_known_ones() -> None:
-    with pytest.raises(UnknownScheme, match=r"known: sciencemode2://, sciencemode4://, serial://, sim://, socket://"):
+    known = r"known: sciencemode2://, sciencemode4://, serial://, sim://, socket://"
+    with pytest.raises(UnknownScheme, match=known):
         open_driver("bogus://x")
 
 
