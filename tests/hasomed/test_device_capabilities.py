@@ -111,3 +111,24 @@ def test_the_profile_names_the_driver_and_the_line_settings(device_id: str) -> N
         "sciencemode2": (460800, "E"),
         "sciencemode4": (3_000_000, "N"),
     }[scheme]
+
+
+def test_frequency_modulation_is_refused_where_a_new_frequency_interrupts_the_output() -> None:
+    """A RehaStim2 sets the frequency only by re-initialising its channel list (a gap every
+    update); the P24 takes a new period in any update."""
+    swept = (
+        "    pulse_width_us: 200\n    mode: {type: modulated, period_s: 10, "
+        "parameters: [{parameter: frequency_hz, low: 10, high: 40}]}"
+    )
+    rehastim2, _ = find_device("hasomed-rehastim2")
+    p24, _ = find_device("hasomed-p24")
+    refused = check_protocol(protocol(swept), rehastim2, {1: 10.0})
+    [finding] = [f for f in refused.violations if f.rule == "envelope.live_update"]
+    assert finding.path == "phases[0].mode.parameters[0].parameter"
+    assert "RehaStim2 cannot change frequency" in finding.message
+    assert check_protocol(protocol(swept), p24, {1: 10.0}).ok
+    width_swept = (
+        "    frequency_hz: 40\n    mode: {type: modulated, period_s: 10, "
+        "parameters: [{parameter: pulse_width_us, low: 100, high: 200}]}"
+    )
+    assert check_protocol(protocol(width_swept), rehastim2, {1: 10.0}).ok

@@ -16,9 +16,16 @@ import math
 import pytest
 from builders import channel, device, electrodes, phase, protocol, reading
 
-from tensctl.model.device import UseClass
+from tensctl.model.device import LiveParameter, UseClass
 from tensctl.model.electrodes import Electrode, Site
-from tensctl.model.modes import Alternating, AlternatingStep, Burst
+from tensctl.model.modes import (
+    Alternating,
+    AlternatingStep,
+    Burst,
+    FrequencySweep,
+    Modulated,
+    PulseWidthSweep,
+)
 from tensctl.model.protocol import Channel, IntensityTarget, Waveform
 from tensctl.safety import LIMITS, Finding, SafetyReport, Severity, check_protocol
 from tensctl.safety.supervisor import Action, Supervisor, Verdict
@@ -243,6 +250,30 @@ def test_update_rate() -> None:
         100.0,
         "ms",
         f"{SIM} (min_update_interval_ms)",
+    )
+
+
+def test_live_update() -> None:
+    mod = Modulated.model_construct(
+        type="modulated",
+        period_s=10.0,
+        shape="triangle",
+        parameters=[
+            PulseWidthSweep(parameter="pulse_width_us", low=100, high=200),
+            FrequencySweep(parameter="frequency_hz", low=2, high=40),
+        ],
+    )
+    dev = device(live_parameters=[LiveParameter.amplitude, LiveParameter.pulse_width])
+    report = check_protocol(protocol([phase(None, None, mode=mod)]), dev, {1: 10.0})
+    assert only(report, "envelope.live_update") == expect(
+        "envelope.live_update",
+        V,
+        "tenssim 2-channel cannot change frequency while stimulating",
+        "phases[0].mode.parameters[1].parameter",
+        "frequency_hz",
+        None,
+        "",
+        f"{SIM} (live_parameters)",
     )
 
 

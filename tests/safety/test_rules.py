@@ -8,7 +8,7 @@ import pytest
 from builders import channel, device, electrodes, phase, protocol
 from oracle import L, sweep
 
-from tensctl.model.device import DeviceProfile, UseClass
+from tensctl.model.device import DeviceProfile, LiveParameter, UseClass
 from tensctl.model.electrodes import Site
 from tensctl.model.modes import (
     Alternating,
@@ -86,6 +86,30 @@ def test_update_rate_for_alternating_and_modulated() -> None:
     unlimited = device(min_update_interval_ms=None)
     report = check_protocol(protocol([phase(None, 200.0, mode=alt)]), unlimited, {1: 10.0})
     assert "envelope.update_rate" not in report.rules()
+
+
+@pytest.mark.parametrize("live", [["amplitude", "pulse_width"], ["frequency"], ["amplitude"]])
+def test_modulation_needs_the_parameter_to_change_live(live: list[str]) -> None:
+    dev = device(live_parameters=[LiveParameter(p) for p in live])
+    swept = [
+        FrequencySweep(parameter="frequency_hz", low=2, high=100),
+        PulseWidthSweep(parameter="pulse_width_us", low=100, high=200),
+        AmplitudeDepth(parameter="amplitude", depth_percent=50),
+    ]
+    for i, sweep_ in enumerate(swept):
+        mod = Modulated.model_construct(
+            type="modulated", period_s=10.0, shape="triangle", parameters=[sweep_]
+        )
+        freq = None if i == 0 else 100.0
+        width = None if i == 1 else 200.0
+        report = check_protocol(protocol([phase(freq, width, mode=mod)]), dev, {1: 10.0})
+        name = ["frequency", "pulse_width", "amplitude"][i]
+        assert ("envelope.live_update" in report.rules(V)) == (name not in live), name
+    alternating = Alternating.model_construct(
+        type="alternating", steps=[AlternatingStep(frequency_hz=2, dwell_s=3)] * 2
+    )
+    report = check_protocol(protocol([phase(None, 200.0, mode=alternating)]), dev, {1: 10.0})
+    assert "envelope.live_update" not in report.rules()  # the device alternates on its own
 
 
 @pytest.mark.parametrize(

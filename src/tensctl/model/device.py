@@ -42,6 +42,12 @@ class SlewSpec(StrictModel):
     """Largest increase over any 1 s window."""
 
 
+class LiveParameter(StrEnum):
+    amplitude = "amplitude"
+    pulse_width = "pulse_width"
+    frequency = "frequency"
+
+
 class SerialSettings(StrictModel):
     baudrate: int = Field(ge=300, le=12_000_000)
     bytesize: Literal[5, 6, 7, 8] = 8
@@ -79,6 +85,11 @@ class DeviceProfile(StrictModel):
     slew: SlewSpec
     max_session_s: PositiveFloat
     """Longest single session the device (or its use class) allows."""
+    live_parameters: list[LiveParameter] = Field(
+        default_factory=lambda: list(LiveParameter), min_length=1
+    )
+    """What an update can change while the output is on without interrupting it (default:
+    all three). Host-driven modulation of anything else is refused by the static check."""
     min_update_interval_ms: PositiveFloat | None = None
     """Shortest time between parameter updates the device accepts (limits modulation)."""
     serial: SerialSettings | None = None

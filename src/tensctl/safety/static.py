@@ -193,6 +193,7 @@ def _phase_envelope(phase: Phase, path: str, device: DeviceProfile) -> list[Find
             "pulse width",
         )
     out += _update_rate(phase, path, device)
+    out += _live_changes(phase, path, device)
     return out
 
 
@@ -240,6 +241,33 @@ def _update_rate(phase: Phase, path: str, device: DeviceProfile) -> list[Finding
         )
         for ms, where in needed
         if ms < interval_ms
+    ]
+
+
+_SWEPT = {"frequency_hz": "frequency", "pulse_width_us": "pulse_width", "amplitude": "amplitude"}
+
+
+def _live_changes(phase: Phase, path: str, device: DeviceProfile) -> list[Finding]:
+    """Host-driven modulation changes a parameter while the output is on: the device must
+    take that change live (a RehaStim2 re-initialises its channel list for a new frequency,
+    a gap in stimulation every update)."""
+    mode = phase.mode
+    if not isinstance(mode, Modulated):
+        return []
+    live = {p.value for p in device.live_parameters}
+    return [
+        Finding(
+            "envelope.live_update",
+            V,
+            f"{device.model} cannot change {_SWEPT[m.parameter]} while stimulating",
+            f"{path}.mode.parameters[{i}].parameter",
+            m.parameter,
+            None,
+            "",
+            f"device profile {device.id} (live_parameters)",
+        )
+        for i, m in enumerate(mode.parameters)
+        if _SWEPT[m.parameter] not in live
     ]
 
 
