@@ -62,10 +62,14 @@ def test_a_shipped_protocol_runs_on_the_p24_until_the_user_stops_it(tmp_path: Pa
             "1=4",
             protocol=Path("conventional-hf"),  # a shipped protocol, by its id
         )
-        events = read_until(proc, lambda ev: ev[-1].get("state") == "stimulating")
-        time.sleep(1.0)  # stimulating: keep-alives must hold the output on
-        proc.send_signal(signal.SIGINT)
-        code = proc.wait(timeout=30)
+        try:
+            events = read_until(proc, lambda ev: ev[-1].get("state") == "stimulating")
+            time.sleep(1.0)  # stimulating: keep-alives must hold the output on
+            proc.send_signal(signal.SIGINT)
+            code = proc.wait(timeout=30)
+        finally:  # never leave a controller running behind a failed test
+            if proc.poll() is None:
+                proc.kill()
         time.sleep(0.2)
         log = sim.log()
     assert code == 7, proc.stderr.read() if proc.stderr else ""
