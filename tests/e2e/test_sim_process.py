@@ -103,6 +103,13 @@ def test_sim_exits_0_on_sigint_and_removes_its_link(tmp_path: Path) -> None:
         (["--pty", "--tcp", "127.0.0.1:0"], 2, "choose one of"),
         (["--scenario", "no-such-scenario"], 3, "no-such-scenario"),
         (["--profile", "no-such-device"], 3, "no device profile with id"),
+        (["--personality", "sciencemode3"], 3, "unknown personality 'sciencemode3'"),
+        (["--profile", "hasomed-p24"], 2, "native simulator needs a simulated one"),
+        (
+            ["--personality", "sciencemode2", "--profile", "hasomed-p24"],
+            2,
+            "driven over sciencemode4://, not sciencemode2://",
+        ),
     ],
 )
 def test_sim_rejects_bad_options_clearly(cli, args: list[str], code: int, message: str) -> None:  # type: ignore[no-untyped-def]
