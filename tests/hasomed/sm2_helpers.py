@@ -1,15 +1,24 @@
-"""The ScienceMode2 personality in-process, in virtual time, for the hasomed tests."""
+"""The ScienceMode2 personality in-process: in virtual time (Sm2Sim), and in real time behind
+an in-process port for the driver (LiveRehaStim), for the hasomed tests."""
 
 from __future__ import annotations
 
-from typing import Any
+import math
+import threading
+import time
+from typing import Any, cast
 
 from tenssim.device import SimDevice
+from tenssim.firmware import Firmware
+from tenssim.inprocess import SimPort
+from tenssim.personality import PersonalityOptions
 from tenssim.scenario import ScenarioEvent
+from tenssim.sciencemode2 import ScienceMode2
 
 from tensctl.model.library import find_device
 from tensctl.wire.sciencemode2 import (
     ChannelEntry,
+    Command,
     DecodeError,
     Deframer,
     FrameError,
@@ -17,7 +26,9 @@ from tensctl.wire.sciencemode2 import (
     InitChannelListMode,
     Message,
     OtherCommand,
+    Packet,
     StartChannelListMode,
+    StimulationMode,
     build_frame,
     decode,
 )
@@ -106,3 +117,72 @@ class Sm2Sim:
 
     def commands(self) -> list[dict[str, Any]]:
         return [e for e in self.entries if e["event"] == "command"]
+
+
+# ---- a RehaStim2 in-process in real time, for the driver's concurrency tests -------------
+
+
+class SlowRehaStim(ScienceMode2):
+    """Holds back the reply to the first command numbered ``hold`` (when set) until
+    ``release`` is set: a reply that is slow to come, for as long as a test needs."""
+
+    def __init__(self, firmware: Firmware, options: PersonalityOptions) -> None:
+        super().__init__(firmware, options)
+        self.hold: int | None = None
+        self.holding = threading.Event()
+        self.release = threading.Event()
+        self._held: list[bytes] = []
+
+    def handle(self, packet: Packet, now_s: float) -> list[bytes]:
+        out = super().handle(packet, now_s)
+        if packet.command == self.hold and not self.holding.is_set():
+            self._held, out = out, []
+            self.holding.set()
+        return out
+
+    def tick(self, now_s: float) -> list[bytes]:
+        out = super().tick(now_s)
+        if self.release.is_set() and self._held:
+            out, self._held = self._held + out, []
+        return out
+
+
+class StuckRehaStim(SlowRehaStim):
+    """Reports it is still stimulating, whatever it was told."""
+
+    def handle(self, packet: Packet, now_s: float) -> list[bytes]:
+        if packet.command == Command.GET_STIMULATION_MODE:
+            self.mode = StimulationMode.STARTED
+        return super().handle(packet, now_s)
+
+
+class LiveRehaStim:
+    """A personality on the simulator's output stage behind an in-process port, in real time
+    (the device ticks on its own thread); ``entries`` is its log."""
+
+    def __init__(self, personality: type[SlowRehaStim] = SlowRehaStim) -> None:
+        self.profile, _ = find_device("hasomed-rehastim2")
+        self.entries: list[dict[str, Any]] = []
+        self.device = SimDevice(
+            self.profile, time.monotonic(), personality="sciencemode2", log=self.entries.append
+        )
+        self.device.take_output(math.inf)  # the stock personality's power-up Init
+        self.personality = personality(self.device.firmware, PersonalityOptions())
+        self.device.personality = cast(Any, self.personality)
+        self.port = SimPort(self.device, time.monotonic)
+        self.port.start_ticking()
+
+    def close(self) -> None:
+        self.port.close()
+
+    def commands(self) -> list[tuple[str, dict[str, Any]]]:
+        with self.device.lock:
+            return [(e["type"], e["fields"]) for e in self.entries if e["event"] == "command"]
+
+    def outputs(self, channel: int) -> list[tuple[bool, int]]:
+        with self.device.lock:
+            return [
+                (e["running"], e["amplitude_ua"])
+                for e in self.entries
+                if e["event"] == "output" and e["channel"] == channel
+            ]

@@ -22,8 +22,6 @@ from tenssim.process import SimProcess
 
 SESSION = Path(__file__).resolve().parent / "clients" / "pysciencemode_session.py"
 
-pytest.importorskip("pysciencemode")
-
 
 def _commands(log: list[dict[str, Any]], kind: str) -> list[dict[str, Any]]:
     return [e for e in log if e["event"] == "command" and e["type"] == kind]

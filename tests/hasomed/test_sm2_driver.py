@@ -70,6 +70,8 @@ def test_a_session_reaches_the_device_as_channel_list_commands(tmp_path: Path) -
         driver.set_amplitude(1, 5)
         driver.stop([1])
         log = sim.log()
+    connect = [e["type"] for e in log if e["event"] == "command"][:3]
+    assert connect == ["InitAck", "StopChannelListMode", "GetStimulationMode"]
     (init,) = commands(log, "InitChannelListMode")
     fields = init["fields"]
     assert fields["active_channels"] == 0b101 and fields["low_frequency_channels"] == 0b100
@@ -141,6 +143,63 @@ def test_a_new_frequency_while_running_rebuilds_the_list_at_the_same_current(
     ]
     last = commands(log, "StartChannelListMode")[-1]["fields"]["entries"]
     assert last == [{"channel": 2, "mode": 0, "pulse_width_us": 350, "current_ma": 8}]
+
+
+def test_a_frequency_off_the_interval_grid_runs_slower_and_telemetry_says_so(
+    tmp_path: Path,
+) -> None:
+    with rehastim(tmp_path) as (driver, sim):
+        driver.configure(1, ChannelSettings(45, 200))  # 22.2 ms: 22.5 ms on the grid
+        driver.configure(2, ChannelSettings(22.5, 200))  # one pulse in two
+        driver.start([1, 2])
+        tele = driver.telemetry()
+        log = sim.log()
+    assert tele[1].frequency_hz == pytest.approx(1000 / 22.5)  # 44.4 Hz, 1.2 % slower
+    assert tele[2].frequency_hz == pytest.approx(1000 / 45)
+    (init,) = commands(log, "InitChannelListMode")
+    fields = init["fields"]
+    assert (fields["main_interval_code"], fields["low_frequency_factor"]) == (43, 1)
+
+
+def test_single_pulse_delivers_exactly_the_pulse_asked_for(tmp_path: Path) -> None:
+    with rehastim(tmp_path) as (driver, sim):
+        driver.single_pulse(3, 12.7, 250.9)  # whole mA and µs, rounded down
+        for channel, ma, us, code in [
+            (9, 10, 200, "BAD_CHANNEL"),
+            (3, 131, 200, "OUT_OF_RANGE"),
+            (3, -1, 200, "OUT_OF_RANGE"),
+            (3, 10, 19.5, "OUT_OF_RANGE"),
+            (3, 10, 501, "OUT_OF_RANGE"),
+        ]:
+            with pytest.raises(CommandRefused) as refused:
+                driver.single_pulse(channel, ma, us)
+            assert refused.value.code == code
+        driver.configure(1, ChannelSettings(20, 200))
+        driver.start([1])
+        with pytest.raises(CommandRefused) as refused:
+            driver.single_pulse(3, 5, 100)  # the device takes them in its start mode only
+        assert refused.value.code == "WRONG_MODE"
+        driver.stop([1])
+        driver.single_pulse(3, 5, 100)
+        driver.emergency_stop()
+        with pytest.raises(CommandRefused) as refused:
+            driver.single_pulse(3, 5, 100)
+        assert refused.value.code == "FAULT_LATCHED"
+        tele = driver.telemetry()[3]
+        log = sim.log()
+    pulses = [
+        (e["channel"], e["amplitude_ua"], e["pulse_width_us"], e["count"], e["cause"])
+        for e in log
+        if e["event"] == "pulse"
+    ]
+    assert pulses == [(3, 12_000, 250, 1, "single_pulse"), (3, 5_000, 100, 1, "single_pulse")]
+    sent = [(c["fields"], c["result"]) for c in commands(log, "SinglePulse")]
+    assert sent == [
+        ({"channel": 2, "pulse_width_us": 250, "current_ma": 12}, "ack"),
+        ({"channel": 2, "pulse_width_us": 100, "current_ma": 5}, "ack"),
+    ]
+    assert tele.pulses == 2
+    assert tele.delivered_charge_uc == pytest.approx(2 * (12 * 250 + 5 * 100) / 1000)
 
 
 def test_emergency_stop_latches_every_channel_until_reset(tmp_path: Path) -> None:
@@ -247,6 +306,12 @@ def test_list_timing_shares_one_interval_and_one_low_frequency_factor() -> None:
     )
     assert timing({1: 20}).main_interval_code == 98
     assert timing({1: 30}).frequency_hz(1) == pytest.approx(1000 / 33.5)  # never faster
-    for bad in ({1: 50, 2: 20}, {1: 200}, {1: 0.5}, {1: 40, 2: 20, 3: 10}):
+    for hz in (1, 1.3, 7, 33, 45, 49.9, 50):  # the profile's range: up to one grid step slower
+        produced = timing({1: hz}).frequency_hz(1)
+        assert hz * 0.975 <= produced <= hz
+    # 48 Hz beside 50 Hz would run faster than asked; 20 Hz is not 50 / (k + 1)
+    bad_sets: list[dict[int, float]] = [{1: 50, 2: 48}, {1: 50, 2: 20}, {1: 200}, {1: 0.5}]
+    bad_sets.append({1: 40, 2: 20, 3: 10})
+    for bad in bad_sets:
         with pytest.raises(Inexpressible):
             timing(bad)

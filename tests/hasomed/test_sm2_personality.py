@@ -208,6 +208,22 @@ def test_watchdog_stops_stimulation_and_restarts_the_init_cycle() -> None:
     assert [type(m) for m in sim.at(1.75)] == [Init]
 
 
+def test_watchdog_resets_the_modes_even_without_an_init_ack() -> None:
+    sim = Sm2Sim()
+    sim.start({1: (0, 200, 10)})  # commands are taken before the host answers Init
+    assert _running(sim) == {1: 10_000}
+    sim.at(1.19)
+    assert sim.send(GetStimulationMode(5)) == [GetStimulationModeAck(5, 0, 2)]
+    out = sim.at(2.4)  # 1.2 s after the last valid packet
+    assert _running(sim) == {}
+    assert [e["t"] for e in sim.entries if e["event"] == "sm2_watchdog"] == [pytest.approx(2.39)]
+    assert Init in [type(m) for m in out]
+    assert sim.send(GetStimulationMode(6)) == [GetStimulationModeAck(6, 0, 0)]  # modes reset
+    sim.at(6.0)  # the packet at 2.4 s armed it again; it fires once per silence
+    fired = [e["t"] for e in sim.entries if e["event"] == "sm2_watchdog"]
+    assert fired == [pytest.approx(2.39), pytest.approx(3.6)]
+
+
 def test_lenient_watchdog_allows_three_seconds() -> None:
     sim = Sm2Sim(lenient=True)
     sim.connect()

@@ -3,9 +3,10 @@
 Connection (sections 2.3, 4.1, 5.2): at power-up, and whenever the watchdog has fired, the
 device sends ``Init`` (its own packet counter) every 500 ms until the host answers
 ``InitAck``; any InitAck is taken whatever packet number it echoes (a public client echoes
-numbers wrongly). Once connected, no valid packet for 1.2 s stops stimulation, resets the
-modes and restarts the Init cycle; ``lenient_watchdog`` makes that 3 s, for hosts (such as
-the ``pysciencemode`` client) whose keep-alive can leave gaps of up to 1.6 s.
+numbers wrongly). No valid packet for 1.2 s after the last one — connected or not (the
+device takes commands before an InitAck too) — stops stimulation, resets the modes and
+restarts the Init cycle; ``lenient_watchdog`` makes that 3 s, for hosts (such as the
+``pysciencemode`` client) whose keep-alive can leave gaps of up to 1.6 s.
 
 Every command is answered once, within the same tick: the command's Ack with a result, or
 ``UnknownCommand``; ``Watchdog`` and ``InitAck`` are never answered. A frame with a bad
@@ -82,6 +83,7 @@ class ScienceMode2(Personality[Packet]):
         self.connected = False
         self.next_init_s = 0.0
         self.last_valid_s = 0.0
+        self.watchdog_armed = False  # a valid packet since power-up or the last expiry
         self.mode = StimulationMode.START
         self.init: InitChannelListMode | None = None
         self._push: list[bytes] = []  # what a command makes the device send after its reply
@@ -91,6 +93,7 @@ class ScienceMode2(Personality[Packet]):
     def boot(self, now_s: float) -> list[bytes]:
         self._deframer = Deframer()
         self.connected, self.mode, self.init = False, StimulationMode.START, None
+        self.watchdog_armed = False
         self.next_init_s = now_s + INIT_REPEAT_S
         return [self._send_init()]
 
@@ -105,10 +108,10 @@ class ScienceMode2(Personality[Packet]):
 
     def tick(self, now_s: float) -> list[bytes]:
         out = self._faults(self.firmware.tick(now_s), now_s)
-        if self.connected and now_s - self.last_valid_s >= self.watchdog_s:
+        if self.watchdog_armed and now_s - self.last_valid_s >= self.watchdog_s:
             self.log({"t": now_s, "event": "sm2_watchdog", "last_valid_s": self.last_valid_s})
             self._reset_modes(now_s, "watchdog")
-            self.connected = False
+            self.connected, self.watchdog_armed = False, False
             self.next_init_s = now_s
         if not self.connected and now_s >= self.next_init_s:
             out.append(self._send_init())
@@ -135,6 +138,7 @@ class ScienceMode2(Personality[Packet]):
     def handle(self, packet: Packet, now_s: float) -> list[bytes]:
         out = self.tick(now_s)  # account the output up to now before anything changes
         self.last_valid_s = self.firmware.last_valid_s = now_s
+        self.watchdog_armed = True
         before = self.firmware.outputs()
         message = decode(packet)
         reply, result, fields = self._dispatch(message, now_s)

@@ -2,16 +2,22 @@
 
 The driver interface maps onto the device's few commands:
 
+- connecting: the device's Init is answered, then StopChannelListMode and
+  GetStimulationMode: a device not back in its start mode is an error (``DriverError``).
 - configure: kept per channel; refused (``UNSUPPORTED``) if channel list mode cannot produce
-  it (see :mod:`~tensctl.drivers.sciencemode2.plan`). A running channel's new width goes
-  out as a list update; a new frequency needs a new list (stop, init, start at the same
-  currents).
+  it (see :mod:`~tensctl.drivers.sciencemode2.plan`: the main interval is rounded up to its
+  0.5 ms grid, so a channel may run up to 5 % slower, never faster; telemetry reports the
+  frequency produced). A running channel's new width goes out as a list update; a new
+  frequency needs a new list (stop, init, start at the same currents).
 - start: InitChannelListMode with the active channels, then StartChannelListMode with the
   new channels at 0 mA (a running list is stopped first: the device initialises only from
   its start mode). set_amplitude: a StartChannelListMode update with every listed
   channel's current, in whole mA rounded down.
 - stop: StopChannelListMode when no channel remains; otherwise an update with the stopped
-  channels at 0 mA (they keep their slot until the list is next rebuilt).
+  channels at 0 mA (they keep their slot until the list is next rebuilt). Stops and
+  decreases never wait behind another operation (see
+  :mod:`~tensctl.drivers.sciencemode2.listing`): a stop of every channel overtakes a list
+  rebuild in flight, which then fails (``STOPPED``) without writing again.
 - emergency_stop: StopChannelListMode at once (not behind other commands); every channel
   latches ``emergency_stop`` until reset_fault. A StimulationError from the device latches
   ``electrode``/``module``/``emergency_switch`` on every channel (the device stopped all);
@@ -19,92 +25,35 @@ The driver interface maps onto the device's few commands:
   ``reboot``.
 - measure_impedance: NaN — the device has no such command; it tests the skin resistance
   before every pulse itself and reports an electrode error.
+
+For integrators (not part of the ``Driver`` interface): :meth:`ScienceMode2Driver.single_pulse`
+sends one SinglePulse — whole mA and µs rounded down, 0–130 mA, 20–500 µs; refused
+(``WRONG_MODE``) while a channel list is set up (the device takes single pulses only in its
+start mode: stop every channel first) and (``FAULT_LATCHED``) on a channel with a latched fault.
+
+Event callbacks run on the reader thread. From there, stop, a decrease and emergency_stop
+are sent without waiting for their Ack (a helper thread waits for it; no Ack after every
+try is a lost link); everything else that takes an operation's turn (configure, start, an
+increase, single_pulse, reset_fault) is refused (``IN_CALLBACK``), since the reader thread
+cannot wait for its own reply. A callback that raises is logged; the reader goes on.
 """
 
 from __future__ import annotations
 
-import math
-import threading
-from collections import deque
 from collections.abc import Iterable
 
-from tensctl.drivers.base import (
-    ChannelSettings,
-    ChannelTelemetry,
-    DeviceEvent,
-    DeviceInfo,
-    Driver,
-    EventCallback,
-)
-from tensctl.drivers.sciencemode2 import plan
-from tensctl.drivers.sciencemode2.link import Link, Port
-from tensctl.drivers.sciencemode2.listing import ChannelList, refused
+from tensctl.drivers.base import ChannelSettings, DeviceEvent
+from tensctl.drivers.sciencemode2 import plan, pulse
+from tensctl.drivers.sciencemode2.core import DriverCore
+from tensctl.drivers.sciencemode2.listing import STOPPED, refused
 from tensctl.drivers.sciencemode2.state import ChannelState
-from tensctl.model.device import DeviceProfile
-from tensctl.wire.sciencemode2 import StopChannelListMode, Watchdog
-
-RESPONSE_S = 0.15  # the device answers within 100 ms (section 2.3); USB adds a little
-CONNECT_S = 4.0  # Init every 500 ms, after a previous host's session has timed out (≤ 3 s)
-EPSILON_MA = 1e-9  # float noise only: 9.9999999999 mA is 10 mA, 9.99 mA is 9 mA
-ERRORS = {-1: "emergency_switch", -2: "electrode", -3: "module"}
+from tensctl.wire.sciencemode2 import SinglePulse, Watchdog
 
 
-class ScienceMode2Driver(Driver):
-    def __init__(
-        self,
-        port: Port,
-        url: str,
-        profile: DeviceProfile,
-        timeout_s: float = RESPONSE_S,
-        retries: int = 2,
-        connect_s: float = CONNECT_S,
-    ) -> None:
-        self.url, self.profile, self.retries = url, profile, retries
-        self._op = threading.RLock()  # one operation at a time (emergency stop excepted)
-        self._channels = {n: ChannelState(n) for n in range(1, profile.channels + 1)}
-        self._events: deque[DeviceEvent] = deque(maxlen=10_000)
-        self._callbacks: list[EventCallback] = []
-        self._closed = False
-        self._link = Link(
-            port,
-            url,
-            max(timeout_s, RESPONSE_S),
-            retries,
-            self._device_reset,
-            self._device_error,
-            self._link_lost,
-        )
-        self._list = ChannelList(self._link, self._channels)
-        try:
-            self._link.connect(connect_s)
-            self._list.stop("StopChannelListMode (connect)")
-        except Exception:
-            self._link.close()
-            raise
-
-    # ---- identity and settings ---------------------------------------------------------
-
-    def identify(self) -> DeviceInfo:
-        """The device has no identification command: the profile's limits."""
-        p = self.profile
-        return DeviceInfo(
-            model=p.model,
-            firmware="ScienceMode2",
-            serial="",
-            channels=p.channels,
-            max_amplitude_ma=p.amplitude.max_ma,
-            pulse_width_us=(p.pulse_width_us.min, p.pulse_width_us.max),
-            frequency_hz=(p.frequency_hz.min, p.frequency_hz.max),
-            max_charge_per_phase_uc=p.max_charge_per_phase_uc,
-            compliance_voltage_v=p.compliance_voltage_v,
-            watchdog_ms=p.watchdog_ms,
-            slew_step_ma=p.slew.max_step_ma,
-            slew_rate_ma_per_s=p.slew.max_rate_ma_per_s,
-        )
-
+class ScienceMode2Driver(DriverCore):
     def configure(self, channel: int, settings: ChannelSettings) -> None:
         what = f"configure of channel {channel}"
-        with self._op:
+        with self._operation(what):
             ch = self._channel(channel, what)
             if ch.faults:
                 raise refused(what, "FAULT_LATCHED", "a fault is latched; reset it first")
@@ -127,7 +76,7 @@ class ScienceMode2Driver(Driver):
     def start(self, channels: Iterable[int]) -> None:
         chosen = sorted(set(channels))
         what = f"start of channels {chosen}"
-        with self._op:
+        with self._operation(what):
             for n in chosen:
                 ch = self._channel(n, what)
                 if ch.faults:
@@ -149,129 +98,90 @@ class ScienceMode2Driver(Driver):
 
     def set_amplitude(self, channel: int, amplitude_ma: float) -> None:
         what = f"{amplitude_ma:g} mA on channel {channel}"
-        if not math.isfinite(amplitude_ma) or amplitude_ma < 0:
-            raise refused(what, "OUT_OF_RANGE", "not a current")
-        current = math.floor(amplitude_ma + EPSILON_MA)  # whole mA, never rounded up
-        with self._op:
-            ch = self._channel(channel, what)
-            if current > self.profile.amplitude.max_ma:
-                raise refused(what, "OUT_OF_RANGE", "above the device's maximum")
-            if not ch.active:
-                if current == 0:
-                    return  # already at 0
-                code = "FAULT_LATCHED" if ch.faults else "NOT_STARTED"
-                raise refused(what, code, f"channel {channel} is not started")
-            if current == ch.current_ma:
+        current = pulse.whole_ma(self.profile, what, amplitude_ma)  # never rounded up
+        ch = self._channel(channel, what)
+        if self._lower(ch, current, what):
+            return  # not behind any other operation
+        with self._operation(what):
+            if self._lower(ch, current, what):
                 return
-            previous = ch.current_ma
             with self._list.lock:
+                if not ch.active:
+                    code = "FAULT_LATCHED" if ch.faults else "NOT_STARTED"
+                    raise refused(what, code, f"channel {channel} is not started")
+                previous = ch.current_ma
                 ch.account(self._list.now())
                 ch.current_ma = current
             try:
-                self._list.update(what, guarded=current > previous)  # decreases always go
+                self._list.update(what, guarded=True)
             except BaseException:
                 with self._list.lock:
                     ch.account(self._list.now())
-                    ch.current_ma = min(previous, current)  # unknown: assume the lower
+                    ch.current_ma = min(ch.current_ma, previous)  # unknown: assume the lower
                 raise
 
     def stop(self, channels: Iterable[int]) -> None:
         chosen = sorted(set(channels))
         what = f"stop of channels {chosen}"
-        with self._op:
-            with self._list.lock:
-                for n in chosen:
-                    self._channel(n, what).off(self._list.now())
-            if not any(ch.active for ch in self._channels.values()):
-                self._list.stop("StopChannelListMode")
-            elif self._list.listed:
-                self._list.update(what, guarded=False)
+        for n in chosen:
+            self._channel(n, what)
+        with self._list.lock:  # no wait for the operation in progress, if any
+            for n in chosen:
+                self._channels[n].off(self._list.now())
+            everything = not any(ch.active for ch in self._channels.values())
+            if everything:
+                self._list.overtake(STOPPED)  # a rebuild in flight writes nothing more
+        if everything:
+            self._list.stop("StopChannelListMode")
+        else:
+            self._list.lower(what)
 
     def emergency_stop(self) -> None:
-        self._stopped_by_device("emergency_stop")  # before the write: overtakes any operation
+        fresh = self._stopped_by_device("emergency_stop")  # before the write: overtakes all
         try:
-            self._link.request(
-                StopChannelListMode, "emergency StopChannelListMode", self.retries + 3
-            )
+            self._list.stop("emergency StopChannelListMode", self.retries + 3)
         finally:
-            self._notify(DeviceEvent("fault", None, frozenset({"emergency_stop"})))
+            if fresh:  # once per latch: a callback that stops on every fault stops once
+                self._notify(DeviceEvent("fault", None, frozenset({"emergency_stop"})))
 
     def heartbeat(self) -> None:
         self._link.send(Watchdog)
 
-    # ---- reports -----------------------------------------------------------------------
+    def single_pulse(self, channel: int, amplitude_ma: float, pulse_width_us: float) -> None:
+        """One biphasic pulse now (SinglePulse). Not part of the ``Driver`` interface; see
+        the module's description for what is refused."""
+        what = f"single pulse of {amplitude_ma:g} mA, {pulse_width_us:g} µs on channel {channel}"
+        ch = self._channel(channel, what)
+        current, width = pulse.single_pulse(self.profile, what, amplitude_ma, pulse_width_us)
+        with self._operation(what):
+            with self._list.lock:
+                if ch.faults:
+                    raise refused(what, "FAULT_LATCHED", f"channel {channel}: a fault is latched")
+                if self._list.listed:
+                    raise refused(
+                        what,
+                        "WRONG_MODE",
+                        "a channel list is set up: single pulses only in the device's start "
+                        "mode (stop every channel first)",
+                    )
+                generation = self._list.generation
+            self._list.request(
+                lambda n: SinglePulse(n, channel - 1, width, current),
+                what,
+                lambda: self._list.generation == generation,
+            )
+            with self._list.lock:
+                ch.pulses += 1
+                ch.charge_uc += 2 * current * width / 1000
 
-    def telemetry(self) -> dict[int, ChannelTelemetry]:
+    def _lower(self, ch: ChannelState, current: int, what: str) -> bool:
+        """A current no higher than the channel's goes out at once (True: done)."""
         with self._list.lock:
-            now = self._list.now()
-            return {n: ch.telemetry(now) for n, ch in self._channels.items()}
-
-    def events(self) -> list[DeviceEvent]:
-        with self._list.lock:
-            out = list(self._events)
-            self._events.clear()
-            return out
-
-    def subscribe(self, callback: EventCallback) -> None:
-        with self._list.lock:
-            self._callbacks.append(callback)
-
-    def measure_impedance(self, channel: int) -> float:
-        self._channel(channel, f"impedance of channel {channel}")
-        return math.nan  # not measurable: the device checks the skin before every pulse
-
-    def reset_fault(self, channels: Iterable[int]) -> None:
-        chosen = sorted(set(channels))
-        with self._op, self._list.lock:
-            for n in chosen:
-                self._channel(n, f"fault reset of {chosen}").faults = frozenset()
-
-    def close(self) -> None:
-        if self._closed:
-            return
-        self._closed = True
-        try:
-            if self._link.error is None:
-                self._list.stop("StopChannelListMode (close)")
-        except Exception:
-            pass  # closing anyway: the device's own watchdog stops it within 1.2 s
-        finally:
-            self._link.close()
-
-    # ---- helpers -----------------------------------------------------------------------
-
-    def _channel(self, number: int, what: str) -> ChannelState:
-        if number not in self._channels:
-            raise refused(what, "BAD_CHANNEL", f"no channel {number} (1–{len(self._channels)})")
-        return self._channels[number]
-
-    # ---- from the reader thread (and the emergency stop) ------------------------------
-
-    def _stopped_by_device(self, fault: str) -> None:
-        """The device stopped everything: every channel off, ``fault`` latched on all."""
-        with self._list.lock:
-            self._list.generation += 1
-            now = self._list.now()
-            for ch in self._channels.values():
-                ch.off(now)
-                ch.faults |= {fault}
-            self._list.forget()
-
-    def _device_error(self, error: int) -> None:
-        fault = ERRORS.get(error, "module")
-        self._stopped_by_device(fault)
-        self._notify(DeviceEvent("fault", None, frozenset({fault}), detail=error))
-
-    def _device_reset(self) -> None:
-        self._stopped_by_device("reboot")
-        self._notify(DeviceEvent("boot", None, frozenset({"reboot"})))
-
-    def _link_lost(self, reason: str) -> None:
-        self._notify(DeviceEvent("link_lost", None))
-
-    def _notify(self, event: DeviceEvent) -> None:
-        with self._list.lock:
-            self._events.append(event)
-            callbacks = list(self._callbacks)
-        for callback in callbacks:
-            callback(event)
+            if not ch.active:
+                return current == 0  # already at 0
+            if current >= ch.current_ma:
+                return current == ch.current_ma
+            ch.account(self._list.now())
+            ch.current_ma = current
+        self._list.lower(what)
+        return True

@@ -10,6 +10,10 @@ Every command carries a new packet number; its Ack echoes it. A command waits fo
 silence, a transfer error or "busy"; after the last try the link counts as lost. Writes
 hold the write lock only while writing, so a stop goes out at once even while another
 command waits for its Ack. ``Watchdog`` is never answered.
+
+The reader thread also runs the driver's event callbacks, and cannot wait for a reply only
+it can read: from there :meth:`Link.request` refuses (:class:`Reentrant`), and
+:meth:`Link.request_later` sends from a helper thread that waits for the Ack instead.
 """
 
 from __future__ import annotations
@@ -46,6 +50,10 @@ class Port(Protocol):
 
 class Cancelled(Exception):
     """The operation was overtaken by an emergency stop or a device reset."""
+
+
+class Reentrant(Exception):
+    """A request from the reader thread, which would wait for its own reply."""
 
 
 class _Waiter:
@@ -98,7 +106,8 @@ class Link:
         if self._closed.is_set():
             return
         self._closed.set()
-        self._reader.join(timeout=1.0)
+        if not self.on_reader_thread():
+            self._reader.join(timeout=1.0)
         self.port.close()
 
     # ---- commands ----------------------------------------------------------------------
@@ -107,6 +116,29 @@ class Link:
         """A packet without an answer (Watchdog)."""
         with self._write_lock:
             self._write(make(self._next()).encode())
+
+    def on_reader_thread(self) -> bool:
+        return threading.current_thread() is self._reader
+
+    def request_later(
+        self,
+        make: Callable[[int], Message],
+        what: str,
+        attempts: int | None = None,
+        allowed: Callable[[], bool] = lambda: True,
+    ) -> None:
+        """:meth:`request` from a helper thread, at once (for the reader thread's callbacks:
+        the reader stays free to read the Ack). No answer after every try: the link is lost."""
+
+        def run() -> None:
+            try:
+                self.request(make, what, attempts, allowed)
+            except LinkLost as exc:
+                self._lose(str(exc))
+            except Cancelled:
+                pass  # overtaken: whatever overtook it has been sent
+
+        threading.Thread(target=run, name="sm2-request", daemon=True).start()
 
     def request(
         self,
@@ -117,6 +149,8 @@ class Link:
     ) -> Message:
         """Send until an Ack with a final result comes back; returns it. ``allowed`` is
         checked before each write (an emergency stop since the operation began: no)."""
+        if self.on_reader_thread():
+            raise Reentrant(what)
         tries = attempts if attempts is not None else self.retries + 1
         reply: Message | None = None
         for _ in range(tries):

@@ -3,8 +3,9 @@
 In channel list mode every active channel shares one main interval t1 (0.5 ms steps,
 8–1025 ms); low-frequency channels pulse once every ``factor + 1`` periods, with one factor
 (1–7) for all of them. So a set of channels can run together if their frequencies take at
-most two values, f and f/(k + 1). A frequency is produced if the interval's 0.5 ms grid
-(rounded towards the longer interval: never more pulses than asked) lands within 1 % of it.
+most two values, f and f/(k + 1). The interval is rounded up to its 0.5 ms grid (never more
+pulses than asked): a channel runs at most 5 % below its frequency and never above it (one
+grid step is at most 2.5 % at the device's 50 Hz). Telemetry reports the frequency produced.
 Pulses are symmetric biphasic, one per period (the device's doublets and triplets are not
 used: tensctl has no such mode), 20–500 µs in whole µs (rounded down).
 """
@@ -17,7 +18,7 @@ from dataclasses import dataclass
 from tensctl.drivers.base import ChannelSettings
 from tensctl.wire.sciencemode2 import InitChannelListMode
 
-FREQUENCY_TOLERANCE = 0.01
+FREQUENCY_TOLERANCE = 0.05  # below the frequency asked; never above it
 MIN_MAIN_MS, MAX_MAIN_MS = 8.0, 1025.0  # the document's minimum in current firmware; code 2048
 MIN_WIDTH_US, MAX_WIDTH_US = 20, 500
 INTER_PULSE_CODE = 13  # 8 ms, the minimum; unused with single pulses
@@ -87,7 +88,8 @@ def width_us(settings: ChannelSettings) -> int:
 
 
 def _close(produced: float, wanted: float) -> bool:
-    return abs(produced - wanted) <= wanted * FREQUENCY_TOLERANCE
+    """Produced within the tolerance below ``wanted``, and never faster."""
+    return wanted * (1 - FREQUENCY_TOLERANCE) <= produced <= wanted * (1 + EPSILON)
 
 
 def timing(frequencies: dict[int, float]) -> ListTiming:
@@ -103,7 +105,7 @@ def timing(frequencies: dict[int, float]) -> ListTiming:
         )
     base_hz = 1000.0 / main_ms
     if not _close(base_hz, top):
-        raise Inexpressible(f"{top:g} Hz is not on the 0.5 ms main-interval grid")
+        raise Inexpressible(f"{top:g} Hz is more than 5 % from the 0.5 ms main-interval grid")
     low = {ch: f for ch, f in frequencies.items() if not _close(base_hz, f)}
     if not low:
         return ListTiming(code)

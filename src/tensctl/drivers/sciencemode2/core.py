@@ -1,0 +1,193 @@
+"""What the ScienceMode2 driver does besides sending output commands: the connection,
+identity, reports, fault resets, closing, and what the reader thread reports (device
+errors, device restarts, a lost link). The output commands are in
+:mod:`~tensctl.drivers.sciencemode2.driver`."""
+
+from __future__ import annotations
+
+import logging
+import math
+import threading
+from collections import deque
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+
+from tensctl.drivers.base import (
+    ChannelTelemetry,
+    DeviceEvent,
+    DeviceInfo,
+    Driver,
+    EventCallback,
+)
+from tensctl.drivers.errors import DriverError
+from tensctl.drivers.sciencemode2.link import Link, Port
+from tensctl.drivers.sciencemode2.listing import IN_CALLBACK, STOPPED, ChannelList, refused
+from tensctl.drivers.sciencemode2.state import ChannelState
+from tensctl.model.device import DeviceProfile
+from tensctl.wire.sciencemode2 import GetStimulationMode, StimulationMode
+
+RESPONSE_S = 0.15  # the device answers within 100 ms (section 2.3); USB adds a little
+CONNECT_S = 4.0  # Init every 500 ms, after a previous host's session has timed out (≤ 3 s)
+ERRORS = {-1: "emergency_switch", -2: "electrode", -3: "module"}
+log = logging.getLogger(__name__)
+
+
+class DriverCore(Driver):
+    def __init__(
+        self,
+        port: Port,
+        url: str,
+        profile: DeviceProfile,
+        timeout_s: float = RESPONSE_S,
+        retries: int = 2,
+        connect_s: float = CONNECT_S,
+    ) -> None:
+        self.url, self.profile, self.retries = url, profile, retries
+        self._op = threading.RLock()  # one operation at a time (stops and decreases excepted)
+        self._channels = {n: ChannelState(n) for n in range(1, profile.channels + 1)}
+        self._events: deque[DeviceEvent] = deque(maxlen=10_000)
+        self._callbacks: list[EventCallback] = []
+        self._closed = False
+        self._link = Link(
+            port,
+            url,
+            max(timeout_s, RESPONSE_S),
+            retries,
+            self._device_reset,
+            self._device_error,
+            self._link_lost,
+        )
+        self._list = ChannelList(self._link, self._channels)
+        try:
+            self._link.connect(connect_s)
+            self._list.stop("StopChannelListMode (connect)")
+            self._check_start_mode()
+        except Exception:
+            self._link.close()
+            raise
+
+    def _check_start_mode(self) -> None:
+        reply = self._list.request(GetStimulationMode, "GetStimulationMode (connect)")
+        mode = getattr(reply, "mode", None)
+        if mode != StimulationMode.START:
+            name = StimulationMode(mode).name if mode in set(StimulationMode) else repr(mode)
+            raise DriverError(
+                f"{self.url}: after StopChannelListMode the device reports stimulation mode "
+                f"{name}, not its start mode: it does not behave as ScienceMode2 describes; "
+                "not controlling it"
+            )
+
+    # ---- identity and settings ---------------------------------------------------------
+
+    def identify(self) -> DeviceInfo:
+        """The device has no identification command: the profile's limits."""
+        p = self.profile
+        return DeviceInfo(
+            model=p.model,
+            firmware="ScienceMode2",
+            serial="",
+            channels=p.channels,
+            max_amplitude_ma=p.amplitude.max_ma,
+            pulse_width_us=(p.pulse_width_us.min, p.pulse_width_us.max),
+            frequency_hz=(p.frequency_hz.min, p.frequency_hz.max),
+            max_charge_per_phase_uc=p.max_charge_per_phase_uc,
+            compliance_voltage_v=p.compliance_voltage_v,
+            watchdog_ms=p.watchdog_ms,
+            slew_step_ma=p.slew.max_step_ma,
+            slew_rate_ma_per_s=p.slew.max_rate_ma_per_s,
+        )
+
+    # ---- reports -----------------------------------------------------------------------
+
+    def telemetry(self) -> dict[int, ChannelTelemetry]:
+        with self._list.lock:
+            now = self._list.now()
+            return {n: ch.telemetry(now) for n, ch in self._channels.items()}
+
+    def events(self) -> list[DeviceEvent]:
+        with self._list.lock:
+            out = list(self._events)
+            self._events.clear()
+            return out
+
+    def subscribe(self, callback: EventCallback) -> None:
+        """Callbacks run on the reader thread; see the module's description."""
+        with self._list.lock:
+            self._callbacks.append(callback)
+
+    def measure_impedance(self, channel: int) -> float:
+        self._channel(channel, f"impedance of channel {channel}")
+        return math.nan  # not measurable: the device checks the skin before every pulse
+
+    def reset_fault(self, channels: Iterable[int]) -> None:
+        chosen = sorted(set(channels))
+        what = f"fault reset of {chosen}"
+        with self._operation(what), self._list.lock:
+            for n in chosen:
+                self._channel(n, what).faults = frozenset()
+
+    def close(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        try:
+            if self._link.error is None:
+                with self._list.lock:
+                    self._list.overtake(STOPPED)
+                self._list.stop("StopChannelListMode (close)")
+        except Exception:
+            pass  # closing anyway: the device's own watchdog stops it within 1.2 s
+        finally:
+            self._link.close()
+
+    # ---- helpers -----------------------------------------------------------------------
+
+    @contextmanager
+    def _operation(self, what: str) -> Iterator[None]:
+        """One operation at a time; never from the reader thread (it would wait for
+        replies only it can read)."""
+        if self._link.on_reader_thread():
+            raise refused(what, *IN_CALLBACK)
+        with self._op:
+            yield
+
+    def _channel(self, number: int, what: str) -> ChannelState:
+        if number not in self._channels:
+            raise refused(what, "BAD_CHANNEL", f"no channel {number} (1–{len(self._channels)})")
+        return self._channels[number]
+
+    # ---- from the reader thread (and the emergency stop) ------------------------------
+
+    def _stopped_by_device(self, fault: str) -> bool:
+        """The device stopped everything: every channel off, ``fault`` latched on all.
+        True if ``fault`` was not latched on every channel yet."""
+        with self._list.lock:
+            self._list.overtake(("FAULT_LATCHED", f"overtaken by a stop ({fault})"))
+            now = self._list.now()
+            fresh = any(fault not in ch.faults for ch in self._channels.values())
+            for ch in self._channels.values():
+                ch.off(now)
+                ch.faults |= {fault}
+            return fresh
+
+    def _device_error(self, error: int) -> None:
+        fault = ERRORS.get(error, "module")
+        self._stopped_by_device(fault)
+        self._notify(DeviceEvent("fault", None, frozenset({fault}), detail=error))
+
+    def _device_reset(self) -> None:
+        self._stopped_by_device("reboot")
+        self._notify(DeviceEvent("boot", None, frozenset({"reboot"})))
+
+    def _link_lost(self, reason: str) -> None:
+        self._notify(DeviceEvent("link_lost", None))
+
+    def _notify(self, event: DeviceEvent) -> None:
+        with self._list.lock:
+            self._events.append(event)
+            callbacks = list(self._callbacks)
+        for callback in callbacks:
+            try:
+                callback(event)
+            except Exception:  # a subscriber's failure must not stop the reader thread
+                log.exception("%s: an event callback failed on %s", self.url, event)
