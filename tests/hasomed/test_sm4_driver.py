@@ -26,6 +26,10 @@ def _open(address: str) -> ScienceMode4Driver:
     return open_sciencemode4(f"sciencemode4://{address}", OPTIONS)
 
 
+def _without_polls(types: list[str]) -> list[str]:
+    return [t for t in types if t != "ML_GET_CURRENT_DATA"]
+
+
 def _updates(log: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return [c["fields"]["channels"] for c in commands(log) if c["type"] == "ML_UPDATE"]
 
@@ -67,7 +71,18 @@ def test_session_is_delivered_as_asked(tmp_path: Path) -> None:
         driver.close()
         driver.close()
     log_entries = sim.log()
-    assert [c["type"] for c in commands(log_entries)] == [
+    types = [c["type"] for c in commands(log_entries)]
+    # the first increase asks for the device's report first (polls are timing dependent
+    # after that: one at most every 200 ms before an increase)
+    assert types[:6] == [
+        "GET_STIM_STATUS",
+        "GET_DEVICE_ID",
+        "GET_EXTENDED_VERSION",
+        "ML_INIT",
+        "ML_UPDATE",
+        "ML_GET_CURRENT_DATA",
+    ]
+    assert _without_polls(types) == [
         "GET_STIM_STATUS",
         "GET_DEVICE_ID",
         "GET_EXTENDED_VERSION",
@@ -75,12 +90,23 @@ def test_session_is_delivered_as_asked(tmp_path: Path) -> None:
         "ML_UPDATE",
         "ML_UPDATE",
         "ML_UPDATE",
+        "ML_UPDATE",
+        "ML_UPDATE",
+        "ML_STOP",
+        "ML_STOP",  # close: always, answered "not initialised"
+    ]
+    # the heartbeat's poll, then the decrease and the stops: none waits for a poll
+    assert types[-6:] == [
+        "ML_UPDATE",
         "ML_GET_CURRENT_DATA",
         "ML_UPDATE",
         "ML_UPDATE",
         "ML_STOP",
+        "ML_STOP",
     ]
-    assert all(c["result"] == "ack" for c in commands(log_entries))
+    results = [c["result"] for c in commands(log_entries)]
+    assert results[:-1] == ["ack"] * (len(results) - 1)
+    assert results[-1] == "NOT_INITIALIZED"
     updates = _updates(log_entries)
     assert updates[0]["1"]["points"] == [[250, 0.0], [250, 0.0]]
     assert updates[1]["1"]["points"] == [[250, 10.0], [250, -10.0]]
@@ -131,7 +157,8 @@ def test_what_mid_level_cannot_express_is_refused(tmp_path: Path) -> None:
         with pytest.raises(InputError):
             driver.set_amplitude(9, 1)
         driver.close()
-    assert [c["type"] for c in commands(sim.log())][-3:] == ["ML_INIT", "ML_UPDATE", "ML_STOP"]
+    types = _without_polls([c["type"] for c in commands(sim.log())])
+    assert types[-3:] == ["ML_INIT", "ML_UPDATE", "ML_STOP"]
 
 
 def test_emergency_stop_latches_until_reset(tmp_path: Path) -> None:
@@ -155,7 +182,7 @@ def test_emergency_stop_latches_until_reset(tmp_path: Path) -> None:
         driver.set_amplitude(1, 2)
         driver.close()
     log_entries = sim.log()
-    types = [c["type"] for c in commands(log_entries)]
+    types = _without_polls([c["type"] for c in commands(log_entries)])
     assert types[4:] == [
         "ML_UPDATE",
         "ML_UPDATE",
@@ -193,7 +220,7 @@ def test_electrode_error_and_keep_alive_timeout_become_fault_events(tmp_path: Pa
             driver.set_amplitude(1, 6)
         time.sleep(2.3)  # no keep-alive: the device stops channel 2 on its own
         driver.heartbeat()
-        assert [(e.channel, e.faults) for e in driver.events()] == [(2, {"watchdog"})]
+        assert [(e.channel, e.faults) for e in driver.events()] == [(2, frozenset({"watchdog"}))]
         driver.close()
     assert any(e["event"] == "keep_alive_timeout" for e in sim.log())
 

@@ -4,24 +4,29 @@
   Get_device_id and Get_extended_version; the limits are the profile's.
 - configure stores a channel's pulse shape (see :mod:`.shapes`); on a running channel it is
   sent at once. start: Ml_init once, then Ml_update with the channel at 0 mA. set_amplitude:
-  Ml_update with every running channel (a channel missing from an Ml_update stops).
-  stop: Ml_update without the channel, or Ml_stop when none is left.
-- heartbeat: Ml_get_current_data — the device's keep-alive (stimulation stops 2 s after the
-  last Ml_update or Ml_get_current_data) and its only live data (:mod:`.report`). The engine
-  calls it when nothing else was sent, so nothing else keeps the device alive.
+  Ml_update with every running channel (a channel missing from an Ml_update stops; one in
+  it is enabled again, and the device clears its error). stop: Ml_update without the
+  channel, or Ml_stop when none is left.
+- Device errors: Ml_get_current_data is the device's only live data (:mod:`.report`). An
+  update that raises or keeps output (an increase, a start, a configure of a running
+  channel) first asks for it if the last report is older than 200 ms; a decrease or a stop
+  never waits for it. A channel the device reports stopped or in error is latched as a
+  fault (event and telemetry), left out of every later update and refused
+  (``FAULT_LATCHED``) until reset_fault; the other channels go on unchanged.
+- heartbeat: Ml_get_current_data too — with Ml_update, the device's keep-alive (stimulation
+  stops 2 s after the last of either). It does not hold up a stop or a decrease sent while
+  it waits for the device.
 - emergency_stop: Ml_stop at once (not queued behind other traffic), then a fault latched by
-  the driver on every channel until reset_fault.
+  the driver on every channel until reset_fault; a command in flight is not committed, nor
+  written again, after it.
 - measure_impedance: ``nan`` — the P24 measures no impedance at mid level.
 """
 
 from __future__ import annotations
 
+import contextlib
 import math
-import threading
-import time
-from collections import deque
 from collections.abc import Iterable
-from typing import TypeVar
 
 from tensctl.drivers.base import (
     ChannelSettings,
@@ -31,11 +36,11 @@ from tensctl.drivers.base import (
     Driver,
     EventCallback,
 )
-from tensctl.drivers.errors import CommandRefused, DriverError
+from tensctl.drivers.errors import CommandRefused, DriverError, LinkLost
 from tensctl.drivers.sciencemode4 import report, shapes
-from tensctl.drivers.sciencemode4.link import Link, Port, checked
+from tensctl.drivers.sciencemode4.core import OVERTAKEN, Core, M
+from tensctl.drivers.sciencemode4.link import checked
 from tensctl.errors import InputError, Problem
-from tensctl.model.device import DeviceProfile
 from tensctl.wire.sciencemode4 import (
     GetDeviceId,
     GetDeviceIdAck,
@@ -44,46 +49,20 @@ from tensctl.wire.sciencemode4 import (
     GetStimStatus,
     GetStimStatusAck,
     Message,
-    MlGetCurrentData,
-    MlGetCurrentDataAck,
     MlInit,
     MlStop,
-    MlUpdate,
-    Result,
     StimStatus,
 )
-from tensctl.wire.sciencemode4.midlevel import CHANNELS
-
-M = TypeVar("M", bound=Message)
 
 
-class ScienceMode4Driver(Driver):
-    def __init__(
-        self, port: Port, url: str, profile: DeviceProfile, timeout_s: float, retries: int
-    ):
-        self.url, self.profile = url, profile
-        self._lock = threading.RLock()  # driver state
-        self._command_lock = threading.Lock()  # one command at a time (emergency stop aside)
-        self._shapes: dict[int, shapes.Shape] = {}
-        self._running: dict[int, float] = {}  # channel → amplitude the device was sent (mA)
-        self._latched: dict[int, set[str]] = {}
-        self._initialised = False
-        self._counters = {n: report.Counters() for n in range(1, profile.channels + 1)}
-        self._telemetry: dict[int, ChannelTelemetry] = {}
-        self._events: deque[DeviceEvent] = deque(maxlen=10_000)
-        self._callbacks: list[EventCallback] = []
-        self._updates = 0
-        self._t0 = time.monotonic()
-        self.info: DeviceInfo | None = None
-        self._link = Link(port, url, timeout_s, retries, self._lost)
-
+class ScienceMode4Driver(Core, Driver):
     # ---- the interface -----------------------------------------------------------------
 
     def identify(self) -> DeviceInfo:
         with self._command_lock:
             status = self._ask(GetStimStatus(), "GET_STIM_STATUS", GetStimStatusAck)
             if status.status in (StimStatus.MID_LEVEL_INITIALIZED, StimStatus.MID_LEVEL_RUNNING):
-                self._send(MlStop(), "ML_STOP (left running by an earlier host)")
+                self._stop_all("ML_STOP (left running by an earlier host)")
             self._initialised = False
             ident = self._ask(GetDeviceId(), "GET_DEVICE_ID", GetDeviceIdAck)
             version = self._ask(GetExtendedVersion(), "GET_EXTENDED_VERSION", GetExtendedVersionAck)
@@ -93,7 +72,12 @@ class ScienceMode4Driver(Driver):
     def configure(self, channel: int, settings: ChannelSettings) -> None:
         shapes.channels(self.profile, [channel])
         new = shapes.shape(channel, settings, self.profile)
+        what = f"CONFIGURE on channel {channel}"
+        if channel in self._running:
+            self._poll_if_stale(locked=False)  # sent again: the device's word first
         with self._command_lock:
+            if channel in self._running:
+                self._poll_if_stale(locked=True)
             old = self._shapes.get(channel)
             amplitude = self._running.get(channel)
             if amplitude is None:
@@ -101,11 +85,9 @@ class ScienceMode4Driver(Driver):
                 return
             old_kind = (old.settings.waveform, old.settings.mode) if old else None
             if amplitude > 0 and old_kind != (settings.waveform, settings.mode):
-                raise CommandRefused(
-                    f"CONFIGURE on channel {channel}", "NOT_AT_ZERO", "set 0 mA first"
-                )
+                raise CommandRefused(what, "NOT_AT_ZERO", "set 0 mA first")
             shapes.check_amplitude(channel, amplitude, new, self.profile)
-            self._update({**self._running}, f"CONFIGURE on channel {channel}", {channel: new})
+            self._update(what, {}, {channel: new})
             self._shapes[channel] = new
 
     def set_amplitude(self, channel: int, amplitude_ma: float) -> None:
@@ -114,30 +96,31 @@ class ScienceMode4Driver(Driver):
             raise InputError([Problem(f"{amplitude_ma!r} is not an amplitude", "<api>")])
         wanted = shapes.quantize_ma(amplitude_ma)
         what = f"{amplitude_ma:g} mA on channel {channel}"
+        if wanted > self._running.get(channel, math.inf):
+            self._poll_if_stale(locked=False)  # so that a decrease need not wait for it
         with self._command_lock:
             now = self._running.get(channel)
-            if now is None or wanted <= now:  # decreases are never refused
-                if now is None and wanted > 0:
+            if now is None:
+                if wanted > 0:
                     code = "FAULT_LATCHED" if self._latched.get(channel) else "NOT_STARTED"
                     raise CommandRefused(what, code, "the channel is not running")
-                if now is not None and now != wanted:
-                    self._update(
-                        {**self._running, channel: self._shapes[channel].balanced_down(wanted)},
-                        what,
-                    )
                 return
-            if self._latched.get(channel):
-                raise CommandRefused(what, "FAULT_LATCHED", "reset the fault first")
+            if wanted < now:  # never refused, never waits for a report
+                self._update(what, {channel: self._shapes[channel].balanced_down(wanted)})
+                return
+            if wanted == now:
+                return
             shapes.check_amplitude(channel, wanted, self._shapes[channel], self.profile)
-            try:
-                self._shapes[channel].points(wanted)
-            except ValueError as exc:
-                raise CommandRefused(what, "UNSUPPORTED", str(exc)) from None
-            self._update({**self._running, channel: wanted}, what)
+            self._poll_if_stale(locked=True)
+            if channel not in self._running:
+                faults = ", ".join(sorted(self._latched.get(channel, ()))) or "stopped"
+                raise CommandRefused(what, "FAULT_LATCHED", f"the device reports: {faults}")
+            self._update(what, {channel: wanted})
 
     def start(self, channels: Iterable[int]) -> None:
         chosen = shapes.channels(self.profile, channels)
         what = f"START of channels {chosen}"
+        self._poll_if_stale(locked=False)
         with self._command_lock:
             for ch in chosen:
                 if ch not in self._shapes:
@@ -148,47 +131,57 @@ class ScienceMode4Driver(Driver):
                     )
                 if self._running.get(ch, 0.0) != 0:
                     raise CommandRefused(what, "NOT_AT_ZERO", f"channel {ch} is above 0 mA")
-            if not self._initialised:
-                self._send(MlInit(False), "ML_INIT", chosen)
-                self._initialised = True
-            self._update({**self._running, **{ch: 0.0 for ch in chosen}}, what)
+            if self._initialised:
+                self._poll_if_stale(locked=True)
+            else:
+                with self._commanding() as generation:
+                    self._send(MlInit(False), "ML_INIT", generation)
+                    with self._lock:
+                        if self._generation != generation:
+                            raise CommandRefused(what, "FAULT_LATCHED", OVERTAKEN)
+                        self._initialised = True
+            self._update(what, {ch: 0.0 for ch in chosen})
 
     def stop(self, channels: Iterable[int]) -> None:
         chosen = shapes.channels(self.profile, channels)
+        what = f"STOP of channels {chosen}"
         with self._command_lock:
+            generation = self._generation
             left = {ch: a for ch, a in self._running.items() if ch not in chosen}
-            if left == self._running and not (self._initialised and not left):
-                return
             if left:
-                self._update(left, f"STOP of channels {chosen}")
+                if left != self._running:
+                    try:
+                        self._update(what, {ch: None for ch in chosen})
+                    except CommandRefused:
+                        if self._generation == generation:
+                            raise  # else an emergency stop overtook it and stopped everything
             elif self._initialised:
-                self._stop_all(f"STOP of channels {chosen}")
+                self._stop_all(what)
+            else:
+                with self._lock:
+                    self._running.clear()
 
     def emergency_stop(self) -> None:
         with self._lock:
+            self._generation += 1  # before the write: nothing in flight commits after it
             for ch in range(1, self.profile.channels + 1):
                 self._latched.setdefault(ch, set()).add("emergency_stop")
             self._running.clear()
+            self._initialised = False
         try:
             ack = self._link.request(MlStop(), "EMERGENCY_STOP", self._link.retries + 3)
         finally:
-            self._initialised = False
             for ch in range(1, self.profile.channels + 1):
                 self._notify(DeviceEvent("fault", ch, frozenset({"emergency_stop"})))
         checked(ack, "EMERGENCY_STOP", ok_if_idle=True)
 
     def heartbeat(self) -> None:
-        with self._command_lock:
-            if not self._initialised:
-                self._ask(GetStimStatus(), "GET_STIM_STATUS", GetStimStatusAck)
-                return
-            reply = self._link.request(MlGetCurrentData(), "ML_GET_CURRENT_DATA")
-            if isinstance(reply, MlGetCurrentDataAck) and reply.result == Result.NOT_INITIALIZED:
-                self._device_lost_level()
-                return
-            ack = checked(reply, "ML_GET_CURRENT_DATA")
-            if isinstance(ack, MlGetCurrentDataAck):
-                self._observe(ack)
+        """Ml_get_current_data; it takes the command lock only to use its report, so a
+        stop or a decrease goes out while it waits for the device."""
+        if not self._initialised:
+            self._ask(GetStimStatus(), "GET_STIM_STATUS", GetStimStatusAck)
+            return
+        self._poll(locked=False)
 
     def telemetry(self) -> dict[int, ChannelTelemetry]:
         with self._lock:
@@ -220,81 +213,24 @@ class ScienceMode4Driver(Driver):
                 self._notify(DeviceEvent("fault_reset", ch))
 
     def close(self) -> None:
+        """Ml_stop whatever the driver thinks runs (one try; 7, nothing initialised, is
+        fine; errors are ignored: the device stops 2 s after the last keep-alive), then
+        the port is released."""
         if self._link.closed:
             return
-        if self._initialised:
-            try:
-                with self._command_lock:
-                    self._stop_all("ML_STOP on close")
-            except DriverError:
-                pass  # the device stops on its own 2 s after the last keep-alive
+        with self._lock:
+            self._generation += 1
+            self._running.clear()
+            self._initialised = False
+        with contextlib.suppress(DriverError, LinkLost):
+            reply = self._link.request(MlStop(), "ML_STOP on close", attempts=1)
+            checked(reply, "ML_STOP on close", ok_if_idle=True)
         self._link.close()
 
     # ---- inside ------------------------------------------------------------------------
-
-    def _still_wanted(self, channels: Iterable[int]) -> bool:
-        with self._lock:
-            return not any("emergency_stop" in self._latched.get(ch, ()) for ch in channels)
-
-    def _send(self, message: Message, what: str, channels: Iterable[int] = ()) -> Message:
-        chosen = list(channels)
-        wanted = (lambda: self._still_wanted(chosen)) if chosen else None
-        return checked(self._link.request(message, what, still_wanted=wanted), what)
 
     def _ask(self, message: Message, what: str, kind: type[M]) -> M:
         reply = self._send(message, what)
         if not isinstance(reply, kind):
             raise CommandRefused(what, "PROTOCOL_ERROR", f"unexpected reply {reply!r}")
         return reply
-
-    def _update(
-        self, running: dict[int, float], what: str, new: dict[int, shapes.Shape] | None = None
-    ) -> None:
-        chosen = {**self._shapes, **(new or {})}
-        blocks = [
-            chosen[n].block(running[n]) if n in running else None for n in range(1, CHANNELS + 1)
-        ]
-        self._send(MlUpdate(tuple(blocks)), what, running)
-        with self._lock:
-            self._running = dict(running)
-
-    def _stop_all(self, what: str) -> None:
-        reply = self._link.request(MlStop(), what)
-        with self._lock:
-            self._running.clear()
-            self._initialised = False
-        checked(reply, what, ok_if_idle=True)
-
-    def _observe(self, ack: MlGetCurrentDataAck) -> None:
-        now = time.monotonic() - self._t0
-        with self._lock:
-            telemetry, events = report.observe(
-                ack, now, self._running, self._latched, self._counters, self._shapes
-            )
-            self._telemetry.update(telemetry)
-            self._updates += 1
-        for event in events:
-            self._notify(event)
-
-    def _device_lost_level(self) -> None:
-        """Ml_get_current_data answered 'not initialised': the device restarted."""
-        with self._lock:
-            lost = list(self._running)
-            self._running.clear()
-            self._initialised = False
-            for ch in lost:
-                self._latched.setdefault(ch, set()).add("reboot")
-        self._notify(DeviceEvent("boot", None, frozenset({"reboot"})))
-        for ch in lost:
-            self._notify(DeviceEvent("fault", ch, frozenset({"reboot"})))
-
-    def _lost(self, tries: int) -> None:
-        self._notify(DeviceEvent("link_lost", None, detail=tries))
-
-    def _notify(self, event: DeviceEvent) -> None:
-        with self._lock:
-            self._events.append(event)
-            self._updates += 1
-            callbacks = list(self._callbacks)
-        for callback in callbacks:
-            callback(event)

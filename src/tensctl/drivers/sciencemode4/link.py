@@ -79,6 +79,8 @@ class Link:
         for _ in range(tries):
             if self._closed.is_set():
                 raise LinkLost(f"{self.url}: the driver is closed")
+            if self._error is not None:  # the port failed: nothing more gets through
+                raise LinkLost(f"{self.url}: link lost before {what}: {self._error}")
             with self._write_lock:
                 if still_wanted is not None and not still_wanted():
                     raise CommandRefused(what, "FAULT_LATCHED", "an emergency stop intervened")

@@ -118,13 +118,13 @@ def observe(
     shapes: dict[int, Shape],
 ) -> tuple[dict[int, ChannelTelemetry], list[DeviceEvent]]:
     """One current-data report: a channel the host runs that the device reports stopped
-    (with its error, or none: the keep-alive ran out) leaves ``running`` and latches a
-    fault; telemetry for every channel of ``counters``."""
+    (with its error, or none: the keep-alive ran out) or in error leaves ``running`` and
+    latches a fault; telemetry for every channel of ``counters``."""
     telemetry: dict[int, ChannelTelemetry] = {}
     events: list[DeviceEvent] = []
     for ch in counters:
         on, error = ack.active[ch - 1], ack.errors[ch - 1]
-        if ch in running and not on:
+        if ch in running and (error or not on):
             kind = frozenset({error_name(error)} if error else {"watchdog"})
             del running[ch]
             latched.setdefault(ch, set()).update(kind)
