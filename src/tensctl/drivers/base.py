@@ -13,6 +13,10 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from tensctl.model.device import DeviceProfile
 
 
 @dataclass(frozen=True)
@@ -31,6 +35,24 @@ class DeviceInfo:
     watchdog_ms: float
     slew_step_ma: float
     slew_rate_ma_per_s: float
+
+    @classmethod
+    def of_profile(cls, p: DeviceProfile, firmware: str, serial: str) -> DeviceInfo:
+        """For a device that does not report its limits: its profile's."""
+        return cls(
+            model=p.model,
+            firmware=firmware,
+            serial=serial,
+            channels=p.channels,
+            max_amplitude_ma=p.amplitude.max_ma,
+            pulse_width_us=(p.pulse_width_us.min, p.pulse_width_us.max),
+            frequency_hz=(p.frequency_hz.min, p.frequency_hz.max),
+            max_charge_per_phase_uc=p.max_charge_per_phase_uc,
+            compliance_voltage_v=p.compliance_voltage_v,
+            watchdog_ms=p.watchdog_ms,
+            slew_step_ma=p.slew.max_step_ma,
+            slew_rate_ma_per_s=p.slew.max_rate_ma_per_s,
+        )
 
 
 @dataclass(frozen=True)

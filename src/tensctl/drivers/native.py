@@ -15,7 +15,6 @@ import contextlib
 import threading
 from collections import deque
 from collections.abc import Iterable
-from typing import Protocol
 
 from tensctl.drivers import convert
 from tensctl.drivers.base import (
@@ -27,6 +26,7 @@ from tensctl.drivers.base import (
     EventCallback,
 )
 from tensctl.drivers.errors import CommandRefused, DriverError, LinkLost
+from tensctl.drivers.port import Port
 from tensctl.wire import Deframer, FrameError, MessageError, decode_message, encode
 from tensctl.wire.messages import (
     Ack,
@@ -46,16 +46,6 @@ from tensctl.wire.messages import (
 from tensctl.wire.replies import Identity, Impedance
 
 READ_POLL_S = 0.01
-
-
-class Port(Protocol):
-    """What the driver needs of a port: pyserial's ``Serial`` and the in-process port."""
-
-    timeout: float | None
-
-    def write(self, data: bytes, /) -> int | None: ...
-    def read(self, size: int = 1, /) -> bytes: ...
-    def close(self) -> None: ...
 
 
 class _Waiter:

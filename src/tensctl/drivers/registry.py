@@ -14,7 +14,6 @@ point's name is the scheme and its value a callable ``(url, options) -> Driver``
 
 from __future__ import annotations
 
-import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -24,8 +23,9 @@ from typing import TYPE_CHECKING
 from urllib.parse import parse_qs, urlsplit
 
 from tensctl.drivers.base import Driver
-from tensctl.drivers.errors import DeviceBusy, DeviceNotFound, UnknownScheme
-from tensctl.drivers.native import NativeDriver, Port
+from tensctl.drivers.errors import UnknownScheme
+from tensctl.drivers.native import NativeDriver
+from tensctl.drivers.port import Port, open_serial_port
 from tensctl.errors import InputError, Problem
 from tensctl.model.device import SerialSettings
 from tensctl.model.library import DEFAULT_DEVICE, find_device
@@ -100,34 +100,7 @@ class SimDriver(NativeDriver):
 
 
 def open_serial(url: str, options: DriverOptions) -> Driver:
-    import serial
-
-    target = url.removeprefix("serial://")
-    try:
-        if target.startswith("socket://"):
-            port = serial.serial_for_url(target, timeout=0.01, write_timeout=1.0)
-        else:  # exclusive: a second controller on the same port gets DeviceBusy
-            line = options.line or SerialSettings(baudrate=115200)
-            port = serial.serial_for_url(
-                target,
-                baudrate=line.baudrate,
-                bytesize=line.bytesize,
-                parity=line.parity,
-                stopbits=line.stopbits,
-                timeout=0.01,
-                write_timeout=1.0,
-                exclusive=True,
-            )
-    except serial.SerialException as exc:
-        text = str(exc)
-        if "exclusively lock" in text:
-            raise DeviceBusy(
-                f"{target} is in use by another program (another controller?)"
-            ) from None
-        reason = os.strerror(exc.errno) if isinstance(exc.errno, int) else text
-        raise DeviceNotFound(f"cannot open {target}: {reason}") from None
-    except (OSError, ValueError) as exc:
-        raise DeviceNotFound(f"cannot open {target}: {exc}") from None
+    port = open_serial_port(url.removeprefix("serial://"), options.line)
     return NativeDriver(port, url, options.timeout_s, options.retries)
 
 

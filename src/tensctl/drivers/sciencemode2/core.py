@@ -20,7 +20,8 @@ from tensctl.drivers.base import (
     EventCallback,
 )
 from tensctl.drivers.errors import DriverError
-from tensctl.drivers.sciencemode2.link import Link, Port
+from tensctl.drivers.port import Port
+from tensctl.drivers.sciencemode2.link import Link
 from tensctl.drivers.sciencemode2.listing import IN_CALLBACK, STOPPED, ChannelList, refused
 from tensctl.drivers.sciencemode2.state import ChannelState
 from tensctl.model.device import DeviceProfile
@@ -82,20 +83,7 @@ class DriverCore(Driver):
     def identify(self) -> DeviceInfo:
         """The device has no identification command: the profile's limits."""
         p = self.profile
-        return DeviceInfo(
-            model=p.model,
-            firmware="ScienceMode2",
-            serial="",
-            channels=p.channels,
-            max_amplitude_ma=p.amplitude.max_ma,
-            pulse_width_us=(p.pulse_width_us.min, p.pulse_width_us.max),
-            frequency_hz=(p.frequency_hz.min, p.frequency_hz.max),
-            max_charge_per_phase_uc=p.max_charge_per_phase_uc,
-            compliance_voltage_v=p.compliance_voltage_v,
-            watchdog_ms=p.watchdog_ms,
-            slew_step_ma=p.slew.max_step_ma,
-            slew_rate_ma_per_s=p.slew.max_rate_ma_per_s,
-        )
+        return DeviceInfo.of_profile(p, "ScienceMode2", "")
 
     # ---- reports -----------------------------------------------------------------------
 

@@ -20,9 +20,9 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable
-from typing import Protocol
 
 from tensctl.drivers.errors import LinkLost
+from tensctl.drivers.port import Port
 from tensctl.wire.sciencemode2 import (
     Command,
     Deframer,
@@ -38,14 +38,6 @@ from tensctl.wire.sciencemode2 import (
 
 READ_POLL_S = 0.01
 RETRYABLE = frozenset({Result.TRANSFER_ERROR, Result.BUSY})
-
-
-class Port(Protocol):
-    timeout: float | None
-
-    def write(self, data: bytes, /) -> int | None: ...
-    def read(self, size: int = 1, /) -> bytes: ...
-    def close(self) -> None: ...
 
 
 class Cancelled(Exception):

@@ -27,8 +27,9 @@ from typing import TypeVar
 
 from tensctl.drivers.base import ChannelTelemetry, DeviceEvent, DeviceInfo, EventCallback
 from tensctl.drivers.errors import CommandRefused
+from tensctl.drivers.port import Port
 from tensctl.drivers.sciencemode4 import report, shapes
-from tensctl.drivers.sciencemode4.link import Link, Port, checked
+from tensctl.drivers.sciencemode4.link import Link, checked
 from tensctl.model.device import DeviceProfile
 from tensctl.wire.sciencemode4 import (
     Message,

@@ -12,9 +12,9 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable
-from typing import Protocol
 
 from tensctl.drivers.errors import CommandRefused, LinkLost
+from tensctl.drivers.port import Port
 from tensctl.wire.sciencemode4 import (
     Deframer,
     FrameError,
@@ -30,14 +30,6 @@ from tensctl.wire.sciencemode4 import (
 )
 
 READ_POLL_S = 0.01
-
-
-class Port(Protocol):
-    timeout: float | None
-
-    def write(self, data: bytes, /) -> int | None: ...
-    def read(self, size: int = 1, /) -> bytes: ...
-    def close(self) -> None: ...
 
 
 class _Waiter:

@@ -93,19 +93,8 @@ def device_info(
 ) -> DeviceInfo:
     """Who the device says it is; its limits are the profile's (the P24 reports none)."""
     fw, sm = version.firmware, version.science_mode
-    return DeviceInfo(
-        model=p.model,
-        firmware=f"{fw[0]}.{fw[1]}.{fw[2]} (ScienceMode {sm[0]}.{sm[1]}.{sm[2]})",
-        serial=ident.device_id,
-        channels=p.channels,
-        max_amplitude_ma=p.amplitude.max_ma,
-        pulse_width_us=(p.pulse_width_us.min, p.pulse_width_us.max),
-        frequency_hz=(p.frequency_hz.min, p.frequency_hz.max),
-        max_charge_per_phase_uc=p.max_charge_per_phase_uc,
-        compliance_voltage_v=p.compliance_voltage_v,
-        watchdog_ms=p.watchdog_ms,
-        slew_step_ma=p.slew.max_step_ma,
-        slew_rate_ma_per_s=p.slew.max_rate_ma_per_s,
+    return DeviceInfo.of_profile(
+        p, f"{fw[0]}.{fw[1]}.{fw[2]} (ScienceMode {sm[0]}.{sm[1]}.{sm[2]})", ident.device_id
     )
 
 
