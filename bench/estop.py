@@ -6,7 +6,8 @@ a current, then calls ``Driver.emergency_stop()`` — what ``Session.emergency_s
 first, before it takes any lock — and notes ``time.monotonic()``. The simulator logs the
 moment its output went to 0 on its own clock, whose zero it logs as a CLOCK_MONOTONIC value,
 so the two compare directly (same machine). Also reported: the round trip until the
-device's acknowledgement is back at the host.
+device's acknowledgement is back at the host. The same for the Hasomed drivers against the
+simulator's ScienceMode4 (P24) and ScienceMode2 (RehaStim2) personalities over a pty.
 
     python bench/estop.py [--trials 1000]
 """
@@ -26,18 +27,28 @@ from tensctl.drivers.base import ChannelSettings
 from tensctl.drivers.registry import open_driver
 
 
-def trials(transport: str, count: int, workdir: Path) -> dict[str, Any]:
-    log_path = workdir / f"estop-{transport}.jsonl"
+TARGETS = {  # label: (transport, personality, URL scheme)
+    "pty": ("pty", "native", ""),
+    "tcp": ("tcp", "native", ""),
+    "p24 pty": ("pty", "sciencemode4", "sciencemode4://"),
+    "rehastim2 pty": ("pty", "sciencemode2", "sciencemode2://"),
+}
+
+
+def trials(label: str, count: int, workdir: Path) -> dict[str, Any]:
+    transport, personality, scheme = TARGETS[label]
+    log_path = workdir / f"estop-{label.replace(' ', '-')}.jsonl"
     calls, acks = [], []
     # the firmware's 3 s reset hold-off would make 1,000 trials take an hour; latency is
     # not affected by it
-    with SimProcess(transport, log_path, "--reset-clear-ms", "0") as sim:
-        driver = open_driver(sim.address)
+    extra = ("--reset-clear-ms", "0", "--personality", personality)
+    with SimProcess(transport, log_path, *extra) as sim:
+        driver = open_driver(scheme + sim.address)
         try:
             driver.identify()
             for _ in range(count):
                 driver.reset_fault([1])
-                driver.configure(1, ChannelSettings(100, 200))
+                driver.configure(1, ChannelSettings(40, 200))  # within every device's range
                 driver.start([1])
                 driver.set_amplitude(1, 1.0)
                 called = time.monotonic()
@@ -58,7 +69,7 @@ def trials(transport: str, count: int, workdir: Path) -> dict[str, Any]:
         while i < len(stops) and stops[i] < called:
             i += 1
         if i == len(stops):
-            raise RuntimeError(f"{transport}: no output change to 0 after a call at {called}")
+            raise RuntimeError(f"{label}: no output change to 0 after a call at {called}")
         latencies.append(stops[i] - called)
         i += 1
     return {
@@ -71,11 +82,11 @@ def trials(transport: str, count: int, workdir: Path) -> dict[str, Any]:
 
 def measure(count: int) -> dict[str, Any]:
     with tempfile.TemporaryDirectory() as tmp:
-        return {t: trials(t, count, Path(tmp)) for t in ("pty", "tcp")}
+        return {label: trials(label, count, Path(tmp)) for label in TARGETS}
 
 
 def show(results: dict[str, Any]) -> None:
-    print(f"{'e-stop latency':<28} {'p50 ms':>8} {'p99 ms':>8} {'max ms':>8} {'trials':>7}")
+    print(f"{'e-stop latency':<32} {'p50 ms':>8} {'p99 ms':>8} {'max ms':>8} {'trials':>7}")
     for transport, found in results.items():
         for what, label in (
             ("to_output_zero_ms", "call → output 0"),
@@ -83,7 +94,7 @@ def show(results: dict[str, Any]) -> None:
         ):
             r = found[what]
             print(
-                f"{transport + ' ' + label:<28} {r['p50']:>8.2f} {r['p99']:>8.2f} "
+                f"{transport + ' ' + label:<32} {r['p50']:>8.2f} {r['p99']:>8.2f} "
                 f"{r['max']:>8.2f} {r['n']:>7}"
             )
 
