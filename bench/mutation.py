@@ -73,7 +73,7 @@ KNOWN_EQUIVALENT: tuple[Equivalent, ...] = (
     ),
     *(
         Equivalent(
-            "static._phase_envelope",
+            "capability.phase_envelope",
             'w_lo, w_hi = envelope(device, "pulse_width")',
             f"w_lo, w_hi = envelope(device, {what})",
             'envelope() reads anything but "frequency" as the pulse width',
@@ -81,23 +81,17 @@ KNOWN_EQUIVALENT: tuple[Equivalent, ...] = (
         for what in ("None", '"XXpulse_widthXX"', '"PULSE_WIDTH"')
     ),
     Equivalent(
-        "static._pulse_checks",
+        "dose._pulse_checks",
         "if net > allowed * (1 + 1e-9):  # float noise must not move the boundary",
         "if net >= allowed * (1 + 1e-9):  # float noise must not move the boundary",
         "differs only where |Q_net| equals allowed × (1 + 1e-9) to the last bit: that "
         "tolerance exists so that no verdict hangs on a float tie",
     ),
     Equivalent(
-        "static._pulse_checks",
+        "dose._pulse_checks",
         'lim.key, device.max_charge_per_phase_uc, lim.unit, f"device profile {device.id}", "S"',
         'None, device.max_charge_per_phase_uc, lim.unit, f"device profile {device.id}", "S"',
         "the limit's key is never read: findings carry its value, unit and citation",
-    ),
-    Equivalent(
-        "static.check_protocol",
-        "doses.append(ChannelDose(channel, c_idx, rms))",
-        "doses.append(ChannelDose(channel, None, rms))",
-        "ChannelDose.index is never read",
     ),
     Equivalent(
         "supervisor.Supervisor.limit",

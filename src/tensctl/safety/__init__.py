@@ -3,9 +3,10 @@
 Pure functions over :mod:`tensctl.model`; nothing here does I/O.
 """
 
+from tensctl.safety.dose import ACK_CURRENT_DENSITY
 from tensctl.safety.findings import Finding, SafetyReport, Severity
 from tensctl.safety.limits import LIMITS, Limit, limit
-from tensctl.safety.static import ACK_CURRENT_DENSITY, check_protocol
+from tensctl.safety.static import check_protocol
 
 __all__ = [
     "ACK_CURRENT_DENSITY",
