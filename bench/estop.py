@@ -26,7 +26,6 @@ from tenssim.process import SimProcess
 from tensctl.drivers.base import ChannelSettings
 from tensctl.drivers.registry import open_driver
 
-
 TARGETS = {  # label: (transport, personality, URL scheme)
     "pty": ("pty", "native", ""),
     "tcp": ("tcp", "native", ""),
