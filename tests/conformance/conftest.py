@@ -36,10 +36,12 @@ def make_bench(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Calla
 
     yield make
     for bench in made:
-        bench.quiet()
-        bench.driver.close()
-        if bench.process is not None:
-            assert bench.process.stop() == 0, "the simulator must exit 0 on SIGTERM"
+        try:
+            bench.quiet()
+            bench.driver.close()
+        finally:  # a failing close must not leave a simulator process behind
+            if bench.process is not None:
+                assert bench.process.stop() == 0, "the simulator must exit 0 on SIGTERM"
 
 
 @pytest.fixture

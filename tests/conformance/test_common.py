@@ -97,8 +97,10 @@ def rig(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Rig]:
         driver.identify()
         yield rig
     finally:
-        driver.close()
-        assert process.stop() == 0, "the simulator must exit 0 on SIGTERM"
+        try:
+            driver.close()
+        finally:  # a failing close must not leave a simulator process behind
+            assert process.stop() == 0, "the simulator must exit 0 on SIGTERM"
 
 
 def test_identify_matches_the_device_profile(rig: Rig) -> None:
