@@ -108,7 +108,7 @@ class Device:
             patient=patient,
             intensity_ma=per_channel(intensity, ids, "intensity"),
             ceiling_ma=per_channel(ceiling, ids, "ceiling"),
-            thresholds=thresholds_of(thresholds),
+            thresholds=thresholds_of(thresholds, ids),
             screened=screened,
             acknowledged=acknowledged,
             virtual=self.virtual,

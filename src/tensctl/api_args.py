@@ -3,6 +3,7 @@ titrated thresholds. Each problem names the argument."""
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Mapping
 
@@ -26,27 +27,75 @@ def check_patient(patient: str | None) -> None:
         )
 
 
+def milliamps(value: object, path: str) -> float:
+    """``value`` as a finite, non-negative number of mA, or an InputError naming ``path``.
+
+    A bool is not a number here, and NaN or an infinity is never a level: every comparison
+    with NaN is false, so a NaN that got through would pass every limit it met."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise InputError([Problem(f"expected a number of mA, found {value!r}", "<api>", path=path)])
+    number = float(value)
+    if not math.isfinite(number) or number < 0:
+        raise InputError(
+            [
+                Problem(
+                    f"expected a finite number of mA, 0 or more, found {value!r}",
+                    "<api>",
+                    path=path,
+                )
+            ]
+        )
+    return number
+
+
+def channel_id(value: object, ids: list[int], path: str) -> int:
+    """``value`` as one of the protocol's channel ids (an int, not 1.9 or True)."""
+    if isinstance(value, bool) or not isinstance(value, int) or value not in ids:
+        known = ", ".join(str(i) for i in ids)
+        raise InputError(
+            [
+                Problem(
+                    f"no channel {value!r} in this protocol (channels: {known})", "<api>", path=path
+                )
+            ]
+        )
+    return value
+
+
 def per_channel(
     value: float | Mapping[int, float] | None, ids: list[int], name: str
 ) -> dict[int, float]:
     if value is None:
         return {}
     if isinstance(value, Mapping):
-        return {int(ch): float(v) for ch, v in value.items()}
-    if isinstance(value, int | float):
-        return dict.fromkeys(ids, float(value))
-    raise InputError(
-        [Problem(f"expected mA or {{channel: mA}}, found {value!r}", "<api>", path=name)]
-    )
+        return {
+            channel_id(ch, ids, f"{name}[{ch!r}]"): milliamps(v, f"{name}[{ch!r}]")
+            for ch, v in value.items()
+        }
+    number = milliamps(value, name)
+    return dict.fromkeys(ids, number)
 
 
 def thresholds_of(
-    values: Mapping[int, Mapping[str, float]] | None,
+    values: Mapping[int, Mapping[str, float]] | None, ids: list[int]
 ) -> dict[int, dict[Threshold, float]]:
     out: dict[int, dict[Threshold, float]] = {}
     for ch, found in (values or {}).items():
-        try:
-            out[int(ch)] = {Threshold(k): float(v) for k, v in found.items()}
-        except ValueError as exc:
-            raise InputError([Problem(str(exc), "<api>", path=f"thresholds[{ch}]")]) from None
+        channel = channel_id(ch, ids, f"thresholds[{ch!r}]")
+        out[channel] = {}
+        for key, value in found.items():
+            try:
+                which = Threshold(key)
+            except ValueError:
+                names = ", ".join(t.value for t in Threshold)
+                raise InputError(
+                    [
+                        Problem(
+                            f"{key!r} is not a threshold ({names})",
+                            "<api>",
+                            path=f"thresholds[{ch}]",
+                        )
+                    ]
+                ) from None
+            out[channel][which] = milliamps(value, f"thresholds[{ch}].{key}")
     return out
