@@ -43,6 +43,12 @@ def expected_violations(
     mag = abs(amp_ma)  # doses count the magnitude of the current
     if amp_ma < 0 or amp_ma > dev.amplitude.max_ma:
         out.add("envelope.amplitude")
+    if dev.amplitude.max_ma > L["amplitude_peak_max_ma"]:  # a profile no session may use
+        out.add("device.amplitude")
+    if dev.watchdog_ms > L["device_watchdog_abs_max_ms"]:
+        out.add("device.watchdog")
+    if amp_ma > L["amplitude_peak_max_ma"]:
+        out.add("amplitude.absolute_cap")
     if ceiling_ma is not None and amp_ma > ceiling_ma:
         out.add("intensity.ceiling")
     f_lo, f_hi = frequency_bounds(dev)

@@ -87,6 +87,10 @@ def upper_ma(s: Session, ch: int) -> float:
     noxious = s.thresholds.get(ch, {}).get(Threshold.N)
     if noxious is not None:
         candidates.append(noxious)
+    # NaN compares false with everything, so min() would skip it (a NaN noxious level would
+    # silently drop its cap): anything that is not a number ≥ 0 makes the ceiling 0
+    if any(math.isnan(c) or c < 0 for c in candidates):
+        return 0.0
     return min(candidates)
 
 

@@ -90,13 +90,13 @@ def phase_envelope(phase: Phase, path: str, device: DeviceProfile) -> list[Findi
 
 
 def within(rule: str, value: float, lo: Limit, hi: Limit, path: str, what: str) -> list[Finding]:
-    if value < lo.value:
+    if not value >= lo.value:
         return [
             Finding.against(
                 rule, V, f"{what} {value:g} {lo.unit} is below the minimum", path, value, lo
             )
         ]
-    if value > hi.value:
+    if not value <= hi.value:
         return [
             Finding.against(
                 rule, V, f"{what} {value:g} {hi.unit} is above the maximum", path, value, hi

@@ -25,6 +25,8 @@ class ChannelDose:
 
     channel: Channel
     rms_ma: float
+    impedance_ohm: float = 0.0
+    """The load the power density is computed with (worst case, floor applied)."""
 
 
 def phase_dose(
@@ -71,7 +73,7 @@ def _pulse_checks(
     out = []
     rms = fx.rms_current_ma(peak, point.pulse_width_us, point.pulse_rate_hz, factor)
     lim = limit("rms_current_ma")
-    if rms > lim.value:
+    if not rms <= lim.value:
         out.append(
             Finding.against(
                 "rms_current", V, f"channel {ch}: {rms:.3g} mA r.m.s.", path, rms, lim, ch
@@ -83,7 +85,7 @@ def _pulse_checks(
         lim = Limit(
             lim.key, device.max_charge_per_phase_uc, lim.unit, f"device profile {device.id}", "S"
         )
-    if q > lim.value:
+    if not q <= lim.value:
         out.append(
             Finding.against(
                 "charge_per_phase", V, f"channel {ch}: {q:.3g} µC per phase", path, q, lim, ch
@@ -92,7 +94,7 @@ def _pulse_checks(
     net = abs(fx.net_charge_uc(q, a, w))
     frac, absolute = limit("net_charge_fraction"), limit("net_charge_uc")
     allowed = max(frac.value * q, absolute.value)
-    if net > allowed * (1 + 1e-9):  # float noise must not move the boundary
+    if not net <= allowed * (1 + 1e-9):  # float noise must not move the boundary
         out.append(
             Finding(
                 "charge_balance",
@@ -109,7 +111,7 @@ def _pulse_checks(
     floor = limit("impedance_floor_ohm").value
     energy = fx.energy_per_pulse_mj(peak, point.pulse_width_us, floor, factor)
     lim = limit("energy_per_pulse_mj")
-    if energy > lim.value:
+    if not energy <= lim.value:
         out.append(
             Finding.against(
                 "energy_per_pulse",
@@ -137,6 +139,14 @@ def _pulse_checks(
     return out
 
 
+def worst_impedance_ohm(peak: float, device: DeviceProfile) -> float:
+    """The load the power density is judged at: the device's worst case, floor applied."""
+    floor = limit("impedance_floor_ohm").value
+    return fx.effective_impedance_ohm(
+        device.worst_case_impedance_ohm, device.compliance_voltage_v, peak, floor
+    )
+
+
 def _density_checks(
     rms: float,
     peak: float,
@@ -149,7 +159,7 @@ def _density_checks(
     out = []
     j = fx.current_density_ma_per_cm2(rms, area)
     lim = limit("current_density_ma_per_cm2")
-    if j > lim.value:
+    if not j <= lim.value:
         acked = ACK_CURRENT_DENSITY in acknowledged
         note = " (acknowledged)" if acked else "; needs an acknowledgement"
         out.append(
@@ -163,13 +173,10 @@ def _density_checks(
                 ch,
             )
         )
-    floor = limit("impedance_floor_ohm").value
-    z = fx.effective_impedance_ohm(
-        device.worst_case_impedance_ohm, device.compliance_voltage_v, peak, floor
-    )
+    z = worst_impedance_ohm(peak, device)
     pd = fx.power_density_w_per_cm2(rms, z, area)
     lim = limit("power_density_w_per_cm2")
-    if pd >= lim.value:
+    if not pd < lim.value:
         out.append(
             Finding.against(
                 "power_density",
@@ -201,9 +208,13 @@ def shared_sites(
         ids = sorted({d.channel.id for d, _ in entries})
         if len(ids) < 2:
             continue
+        # currents through one site add up at worst in phase: the r.m.s. of the sum is at
+        # most the sum of the r.m.s. currents, and power goes with its square
         total = sum({d.channel.id: d.rms_ma for d, _ in entries}.values())
-        j = total / min(area for _, area in entries)
-        if j > lim.value:
+        area = min(area for _, area in entries)
+        out += _shared_totals(site, ids, total, max(d.impedance_ohm for d, _ in entries), area)
+        j = total / area
+        if not j <= lim.value:
             acked = ACK_CURRENT_DENSITY in acknowledged
             out.append(
                 Finding.against(
@@ -215,4 +226,38 @@ def shared_sites(
                     lim,
                 )
             )
+    return out
+
+
+def _shared_totals(
+    site: Site, ids: list[int], total_rms_ma: float, impedance_ohm: float, area_cm2: float
+) -> list[Finding]:
+    """The r.m.s. current and the power density that channels sharing ``site`` put through it
+    together (the per-channel checks see each channel alone)."""
+    out = []
+    lim = limit("rms_current_ma")
+    if not total_rms_ma <= lim.value:
+        out.append(
+            Finding.against(
+                "rms_current",
+                V,
+                f"channels {ids} share {site}: {total_rms_ma:.3g} mA r.m.s. together",
+                "channels",
+                total_rms_ma,
+                lim,
+            )
+        )
+    pd = fx.power_density_w_per_cm2(total_rms_ma, impedance_ohm, area_cm2)
+    lim = limit("power_density_w_per_cm2")
+    if not pd < lim.value:
+        out.append(
+            Finding.against(
+                "power_density",
+                V,
+                f"channels {ids} share {site}: {pd:.3g} W/cm² together at {impedance_ohm:.0f} Ω",
+                "channels",
+                pd,
+                lim,
+            )
+        )
     return out

@@ -36,6 +36,21 @@ _TABLE = (
     Limit("charge_per_phase_uc", 40.0, "µC", "engineering default (100 mA × 400 µs)", "E"),
     Limit("net_charge_fraction", 0.01, "of Q_phase", "FDA asks for net charge per pulse", "E"),
     Limit("net_charge_uc", 0.1, "µC", "FDA asks for net charge per pulse", "E"),
+    # absolute caps no device profile can raise: a profile beyond them is refused
+    Limit(
+        "amplitude_peak_max_ma",
+        130.0,
+        "mA peak",
+        "highest peak of a supported stimulator (Hasomed RehaStim2/P24 0–130 mA)",
+        "E",
+    ),
+    Limit(
+        "device_watchdog_abs_max_ms",
+        2000.0,
+        "ms",
+        "longest device deadman of a supported stimulator (P24 2 s)",
+        "E",
+    ),
     Limit("frequency_min_hz", 1.0, "Hz", "typical device specs", "Q"),
     Limit("frequency_max_hz", 150.0, "Hz", "typical device specs", "Q"),
     Limit("frequency_max_clinic_hz", 200.0, "Hz", "typical clinic device specs", "Q"),

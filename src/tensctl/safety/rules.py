@@ -46,6 +46,20 @@ def check_device_profile(device: DeviceProfile) -> list[Finding]:
             "compliance_voltage_v",
         ),
         ("device.watchdog", w, device.watchdog_ms, "device_watchdog_max_ms", "watchdog_ms"),
+        (
+            "device.watchdog",
+            v,
+            device.watchdog_ms,
+            "device_watchdog_abs_max_ms",
+            "watchdog_ms",
+        ),
+        (
+            "device.amplitude",
+            v,
+            device.amplitude.max_ma,
+            "amplitude_peak_max_ma",
+            "amplitude.max_ma",
+        ),
         ("device.slew", w, device.slew.max_step_ma, "slew_step_max_ma", "slew.max_step_ma"),
         (
             "device.slew",
@@ -58,7 +72,7 @@ def check_device_profile(device: DeviceProfile) -> list[Finding]:
     out = []
     for rule, severity, value, key, path in checks:
         lim = limit(key)
-        if value > lim.value:
+        if not value <= lim.value:
             message = f"device profile {device.id}: {path} {value:g} {lim.unit} is above the limit"
             out.append(Finding.against(rule, severity, message, f"device.{path}", value, lim))
     return out

@@ -9,6 +9,7 @@ current and power density) in :mod:`.dose`; session, placement and amplitude rul
 
 from __future__ import annotations
 
+import math
 from collections.abc import Collection, Mapping, Sequence
 
 from tensctl.model.device import DeviceProfile, UseClass
@@ -54,7 +55,10 @@ def check_protocol(
                 )
             )
             continue
-        found += _amplitude(protocol, channel, c_idx, peak, device)
+        amplitude_found = _amplitude(protocol, channel, c_idx, peak, device)
+        found += amplitude_found
+        if not math.isfinite(peak):  # refused above; no dose can be computed from it
+            continue
         rms = 0.0
         for p_idx, phase in enumerate(protocol.phases):
             # doses use the magnitude: a negative command is refused above, and is never
@@ -64,7 +68,7 @@ def check_protocol(
             )
             rms = max(rms, phase_rms)
             found += phase_found
-        doses.append(dose.ChannelDose(channel, rms))
+        doses.append(dose.ChannelDose(channel, rms, dose.worst_impedance_ohm(abs(peak), device)))
     found += dose.shared_sites(doses, electrodes, acknowledged)
     report.findings = _dedupe(found)
     return report
@@ -165,7 +169,24 @@ def _amplitude(
     path = f"channels[{c_idx}].intensity" if channel.intensity else "intensity"
     src = f"device profile {device.id}"
     out = []
-    if peak < 0:
+    # every test is written so that anything not provably within the limit fails it: NaN
+    # compares false with everything, so "peak > max" would let a NaN through
+    if not math.isfinite(peak):
+        out.append(
+            Finding(
+                "envelope.amplitude",
+                V,
+                f"amplitude {peak:g} mA is not a finite number",
+                path,
+                peak,
+                None,
+                "mA",
+                src,
+                channel.id,
+            )
+        )
+        return out
+    if not peak >= 0:
         out.append(
             Finding(
                 "envelope.amplitude",
@@ -179,7 +200,7 @@ def _amplitude(
                 channel.id,
             )
         )
-    if peak > device.amplitude.max_ma:
+    if not peak <= device.amplitude.max_ma:
         out.append(
             Finding(
                 "envelope.amplitude",
@@ -193,8 +214,21 @@ def _amplitude(
                 channel.id,
             )
         )
+    cap = limit("amplitude_peak_max_ma")
+    if not peak <= cap.value:
+        out.append(
+            Finding.against(
+                "amplitude.absolute_cap",
+                V,
+                f"amplitude {peak:g} mA is above the absolute peak cap",
+                path,
+                peak,
+                cap,
+                channel.id,
+            )
+        )
     ceiling = protocol.channel_ceiling_ma(channel)
-    if ceiling is not None and peak > ceiling:
+    if ceiling is not None and not peak <= ceiling:
         out.append(
             Finding(
                 "intensity.ceiling",

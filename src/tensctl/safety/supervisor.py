@@ -70,6 +70,14 @@ class ChannelGuard:
         return sum(step for _, step in self.increases)
 
 
+def _ceiling(ceiling_ma: float, device_max_ma: float) -> float:
+    """The ceiling the guard holds: a ceiling that is not a finite number ≥ 0 (NaN compares
+    false with everything, so ``min(nan, x)`` is nan and lets every level through) is 0."""
+    if not (math.isfinite(ceiling_ma) and math.isfinite(device_max_ma)):
+        return 0.0
+    return max(0.0, min(ceiling_ma, device_max_ma, limit("amplitude_peak_max_ma").value))
+
+
 class Supervisor:
     def __init__(self, device: DeviceProfile, ceilings_ma: dict[int, float]) -> None:
         self.step_ma = min(device.slew.max_step_ma, limit("slew_step_max_ma").value)
@@ -78,7 +86,7 @@ class Supervisor:
         )
         self.resolution_ma = device.amplitude.resolution_ua / 1000.0
         self.guards = {
-            ch: ChannelGuard(min(ceiling, device.amplitude.max_ma))
+            ch: ChannelGuard(_ceiling(ceiling, device.amplitude.max_ma))
             for ch, ceiling in ceilings_ma.items()
         }
 
