@@ -119,11 +119,14 @@ class Phase(StrictModel):
             )
         mode = self.mode
         if isinstance(mode, Burst) and self.frequency_hz is not None:
-            train_s = (mode.pulses_per_train - 1) / self.frequency_hz
-            if train_s >= 1.0 / mode.train_rate_hz:
+            # a train lasts one full period per pulse, the last one included: trains that
+            # fill their interval run back to back, and the device would pulse faster than
+            # the phase's frequency where one train meets the next
+            train_s = mode.pulses_per_train / self.frequency_hz
+            if not train_s < 1.0 / mode.train_rate_hz:
                 raise ValueError(
                     f"a train of {mode.pulses_per_train} pulses at {self.frequency_hz:g} Hz "
-                    f"lasts {train_s:g} s, longer than the {1 / mode.train_rate_hz:g} s "
+                    f"lasts {train_s:g} s, not shorter than the {1 / mode.train_rate_hz:g} s "
                     "between trains"
                 )
         return self
