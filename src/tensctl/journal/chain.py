@@ -1,9 +1,14 @@
 """Hash chains over the session records, so that any edit is detectable.
 
-Two chains: sessions are chained by their headers (each header's hash covers the previous
-session's hash, so removing or editing a session breaks the chain), and each session's
-events are chained from its header's hash. A hash is SHA-256 over the previous hash and the
-record's canonical JSON — the stored text itself, so verifying never re-serialises numbers.
+Three chains: sessions are chained by their headers (each header's hash covers the previous
+session's hash, so removing or editing a session breaks the chain); each session's events
+are chained from its header's hash; and seals are chained to each other. A session's end
+(and each outcome added after it) writes a seal — its event count and last event's hash —
+so cutting a session's last events no longer leaves a valid shorter chain, and removing a
+session's seal breaks the chain of seals. What the store cannot show by itself is that its
+newest records were removed whole: an anchor kept elsewhere (:mod:`tensctl.journal.anchor`)
+pins them. A hash is SHA-256 over the previous hash and the record's canonical JSON — the
+stored text itself, so verifying never re-serialises numbers.
 """
 
 from __future__ import annotations
@@ -33,6 +38,7 @@ HEADER_FIELDS = (
     "started_utc",
 )
 EVENT_FIELDS = ("session_id", "seq", "time_utc", "elapsed_s", "kind", "data")
+SEAL_FIELDS = ("seq", "session_id", "events", "last_hash", "sealed_utc")
 
 
 def _clean(value: Any) -> Any:
@@ -70,3 +76,7 @@ def header_hash(prev_hash: str, header: Mapping[str, Any]) -> str:
 
 def event_hash(prev_hash: str, event: Mapping[str, Any]) -> str:
     return link(prev_hash, event, EVENT_FIELDS)
+
+
+def seal_hash(prev_hash: str, seal: Mapping[str, Any]) -> str:
+    return link(prev_hash, seal, SEAL_FIELDS)

@@ -2,19 +2,29 @@
 
 The schema version lives in SQLite's ``user_version``. Each entry of :data:`MIGRATIONS`
 takes the store from version *i* to *i + 1*, inside one transaction; opening a store runs
-whatever is missing, and refuses a store written by a newer tensctl.
+whatever is missing, and refuses a store written by a newer tensctl. An entry is an SQL
+script, or a function of the connection where SQL alone cannot do it (hashes).
 
-Records are append-only: triggers refuse updates and deletes of events, and any change to a
-session's header. They stop accidents, not a determined editor — the hash chains
-(:mod:`tensctl.journal.chain`) are what make an edit detectable.
+Records are append-only: triggers refuse updates and deletes of events, seals, and any
+change to a session's header. They stop accidents, not a determined editor — the hash
+chains (:mod:`tensctl.journal.chain`) are what make an edit detectable.
+
+Version 2 adds the seals (:func:`v2`): the end of a session seals its event count and last
+hash into a chain of seals. Migrating seals every session that has already ended, in id
+order, as it is at that moment — a store written before version 2 is protected from then
+on, not before.
 """
 
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from tensctl.errors import StoreError
+from tensctl.journal import chain
+from tensctl.journal.clock import utc_now
+
+Migration = str | Callable[[sqlite3.Connection], None]
 
 V1 = """
 CREATE TABLE patients (
@@ -68,7 +78,58 @@ WHEN OLD.end_reason IS NOT NULL
 BEGIN SELECT RAISE(ABORT, 'a session header is never changed; its end is written once'); END;
 """
 
-MIGRATIONS: tuple[str, ...] = (V1,)
+SEALS = """
+CREATE TABLE seals (
+    seq INTEGER PRIMARY KEY,
+    session_id INTEGER NOT NULL REFERENCES sessions(id),
+    events INTEGER NOT NULL,
+    last_hash TEXT NOT NULL,
+    sealed_utc TEXT NOT NULL,
+    prev_hash TEXT NOT NULL,
+    hash TEXT NOT NULL
+);
+CREATE INDEX seals_by_session ON seals (session_id, seq);
+CREATE TRIGGER seals_no_update BEFORE UPDATE ON seals
+BEGIN SELECT RAISE(ABORT, 'seals are append-only'); END;
+CREATE TRIGGER seals_no_delete BEFORE DELETE ON seals
+BEGIN SELECT RAISE(ABORT, 'seals are append-only'); END;
+"""
+
+
+def seal(conn: sqlite3.Connection, session_id: int, events: int, last_hash: str) -> None:
+    """Append a seal of ``session_id`` (its first ``events`` events, the last of which has
+    ``last_hash``) to the chain of seals. Inside the caller's write transaction."""
+    found = conn.execute("SELECT seq, hash FROM seals ORDER BY seq DESC LIMIT 1").fetchone()
+    prev = found[1] if found else chain.GENESIS
+    row = {
+        "seq": (found[0] if found else 0) + 1,
+        "session_id": session_id,
+        "events": events,
+        "last_hash": last_hash,
+        "sealed_utc": utc_now(),
+    }
+    row["prev_hash"], row["hash"] = prev, chain.seal_hash(prev, row)
+    columns = [*chain.SEAL_FIELDS, "prev_hash", "hash"]
+    conn.execute(
+        f"INSERT INTO seals ({', '.join(columns)}) VALUES ({', '.join('?' * len(columns))})",
+        [row[c] for c in columns],
+    )
+
+
+def v2(conn: sqlite3.Connection) -> None:
+    """The seals table, and a seal of every session that has already ended."""
+    for statement in _statements(SEALS):
+        conn.execute(statement)
+    ended = conn.execute("SELECT id, hash FROM sessions WHERE end_reason IS NOT NULL ORDER BY id")
+    for session_id, header_hash in ended.fetchall():
+        last = conn.execute(
+            "SELECT seq, hash FROM events WHERE session_id = ? ORDER BY seq DESC LIMIT 1",
+            (session_id,),
+        ).fetchone()
+        seal(conn, session_id, last[0] if last else 0, last[1] if last else header_hash)
+
+
+MIGRATIONS: tuple[Migration, ...] = (V1, v2)
 
 
 def version(conn: sqlite3.Connection) -> int:
@@ -76,7 +137,7 @@ def version(conn: sqlite3.Connection) -> int:
 
 
 def migrate(
-    conn: sqlite3.Connection, migrations: Sequence[str] = MIGRATIONS, where: str = ""
+    conn: sqlite3.Connection, migrations: Sequence[Migration] = MIGRATIONS, where: str = ""
 ) -> int:
     """Bring the store to the latest version, all in one transaction taken with the write
     lock (two processes opening a new store at once: the second finds it done). Returns
@@ -89,8 +150,11 @@ def migrate(
         conn.execute("BEGIN IMMEDIATE")
         found = number = version(conn)  # again, under the lock
         for number, script in enumerate(migrations[found:], start=found + 1):
-            for statement in _statements(script):
-                conn.execute(statement)
+            if callable(script):
+                script(conn)
+            else:
+                for statement in _statements(script):
+                    conn.execute(statement)
             conn.execute(f"PRAGMA user_version = {number}")
         conn.execute("COMMIT")
     except sqlite3.Error as exc:
@@ -104,7 +168,7 @@ def migrate(
 
 
 def check_readable(
-    conn: sqlite3.Connection, where: str = "", migrations: Sequence[str] = MIGRATIONS
+    conn: sqlite3.Connection, where: str = "", migrations: Sequence[Migration] = MIGRATIONS
 ) -> int:
     """The store's version, if this tensctl understands it."""
     found = version(conn)

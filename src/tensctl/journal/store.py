@@ -7,6 +7,8 @@ being written. The log is synced to disk by a checkpoint every 2 s on a separate
 (``synchronous=NORMAL``): a power failure loses at most those 2 s, and no event write — so no
 supervisor tick — ever waits for the disk to sync. Sessions whose process died without
 closing them are marked ``interrupted`` the next time the store is opened on that host.
+A session's end is sealed in the same transaction that writes it (:func:`schema.seal`), and
+so is each outcome added after the end.
 """
 
 from __future__ import annotations
@@ -32,6 +34,8 @@ from tensctl.journal.session_writer import SessionWriter
 
 Row = dict[str, Any]
 T = TypeVar("T")
+
+SEALED_BY = frozenset({"closed", "outcome"})  # the end, and outcomes added after it
 
 SUMMARY_COLUMNS = (
     "id, patient_id, protocol_id, protocol_name, protocol_sha256, device_url, device_model, "
@@ -201,18 +205,36 @@ class Store:
                             "UPDATE sessions SET ended_utc = ?, end_reason = ? WHERE id = ?",
                             (ended["ended_utc"], ended["reason"], session_id),
                         )
+                if any(e["kind"] in SEALED_BY for e in events) and self._ended(db, session_id):
+                    schema.seal(db, session_id, seq + len(events) - 1, digest)
             return digest
 
         return self._do(f"writing event {seq} of session {session_id}", write)
 
+    @staticmethod
+    def _ended(db: sqlite3.Connection, session_id: int) -> bool:
+        found = db.execute("SELECT end_reason FROM sessions WHERE id = ?", (session_id,))
+        return bool(found.fetchone()[0] is not None)
+
     def mark_interrupted(self) -> list[int]:
         """Close, as ``interrupted``, the open sessions of processes on this host that are
-        gone: those of an earlier boot, and those whose process no longer exists."""
-        marked = []
+        gone: those of an earlier boot, and those whose process no longer exists. A session
+        with a seal had ended: if its end is gone, its record was cut, and it is left as it
+        is for ``verify`` to report (never relabelled interrupted); and while a seal is
+        missing from the chain of seals, no session is marked — any unsealed one may be the
+        one it sealed."""
+        marked: list[int] = []
+        count, last = self._do(
+            "reading the seals",
+            lambda: self.conn.execute("SELECT count(*), max(seq) FROM seals").fetchone(),
+        )
+        if count != (last or 0):
+            return marked
         open_rows = self._do(
             "finding unfinished sessions",
             lambda: self.conn.execute(
-                "SELECT id, pid, host FROM sessions WHERE end_reason IS NULL"
+                "SELECT id, pid, host FROM sessions WHERE end_reason IS NULL "
+                "AND id NOT IN (SELECT session_id FROM seals)"
             ).fetchall(),
         )
         for found in open_rows:
@@ -282,6 +304,14 @@ class Store:
             for r in out:
                 r["data"] = json.loads(r["data"])
         return out
+
+    def seals(self) -> list[Row]:
+        """The chain of seals, in order."""
+        rows = self._do(
+            "reading the seals",
+            lambda: self.conn.execute("SELECT * FROM seals ORDER BY seq").fetchall(),
+        )
+        return [dict(r) for r in rows]
 
     def patients(self) -> list[Row]:
         rows = self._do(
