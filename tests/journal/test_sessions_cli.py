@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import io
 import json
 import sqlite3
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
 from test_journal_store import record_session
+from test_seals import cut_tail, remove_session
 
 from tensctl.journal import export
 
@@ -64,7 +68,7 @@ def test_exports_to_files_read_back(cli: Any, store_path: Path, tmp_path: Path) 
 
 def test_verify_names_the_first_changed_record(cli: Any, store_path: Path) -> None:
     ok = cli("sessions", "verify")
-    assert ok.code == 0 and "3 sessions" in ok.err
+    assert ok.code == 0 and "intact: 3 sessions" in ok.out
     conn = sqlite3.connect(store_path)
     conn.execute("DROP TRIGGER events_no_update")
     conn.execute("UPDATE events SET elapsed_s = elapsed_s + 1 WHERE session_id = 2 AND seq = 7")
@@ -73,6 +77,97 @@ def test_verify_names_the_first_changed_record(cli: Any, store_path: Path) -> No
     bad = cli("sessions", "verify")
     assert bad.code == 10
     assert "first bad record: session 2 event 7" in bad.err
+    assert bad.out.splitlines()[0].startswith("session 2 event 7: hash mismatch")
+    assert bad.out.splitlines()[-1].startswith("TAMPERED: 1 problem(s) in 3 sessions")
+
+
+def test_verify_puts_the_result_on_stdout_and_fails_on_a_cut_session(
+    cli: Any, store_path: Path
+) -> None:
+    ok = cli("sessions", "verify")
+    assert ok.code == 0 and ok.err == ""
+    assert ok.out.splitlines()[-1].startswith("intact: 3 sessions, ")
+    assert "3 seals; every chain and seal intact" in ok.out
+    data = json.loads(cli("sessions", "verify", "--json").out)
+    assert data["ok"] and data["seals"] == 3 and data["findings"] == []
+    assert data["status"] == {"1": "ended", "2": "ended", "3": "ended"}
+    cut_tail(store_path, 2, 3)
+    bad = cli("sessions", "verify")
+    assert bad.code == 10 and "first bad record: session 2" in bad.err
+    assert "session 2: truncated: sealed with" in bad.out and "TAMPERED" in bad.out
+    data = json.loads(cli("sessions", "verify", "--json").out)
+    assert not data["ok"] and data["status"]["2"] == "tampered"
+    assert {f["session"] for f in data["findings"]} == {2}
+
+
+def test_anchor_then_verify_against_it_finds_the_newest_session_removed(
+    cli: Any, store_path: Path, tmp_path: Path
+) -> None:
+    taken = cli("sessions", "anchor")
+    assert taken.code == 0 and "keep it outside the store" in taken.err
+    (line,) = taken.out.splitlines()
+    assert json.loads(line)["sessions"] == 3 and json.loads(line)["seals"] == 3
+    kept = tmp_path / "anchors.jsonl"
+    kept.write_text(line + "\n")
+    held = cli("sessions", "verify", "--anchor", str(kept))
+    assert held.code == 0 and f"anchor {kept}:1 of " in held.out and ": holds" in held.out
+    remove_session(store_path, 3)
+    assert cli("sessions", "verify").code == 0  # the store alone: a valid shorter chain
+    bad = cli("sessions", "verify", "--anchor", str(kept))
+    assert bad.code == 10
+    assert "first bad record: session 3: missing: anchor" in bad.err
+    assert "sessions were removed" in bad.out and "does NOT hold" in bad.out
+    data = json.loads(cli("sessions", "verify", "--anchor", str(kept), "--json").out)
+    assert [a["holds"] for a in data["anchors"]] == [False]
+
+
+def test_verify_reads_an_anchor_from_stdin(
+    cli: Any, store_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    line = cli("sessions", "anchor").out
+    monkeypatch.setattr(sys, "stdin", io.StringIO(line))
+    held = cli("sessions", "verify", "--anchor", "-")
+    assert held.code == 0 and "anchor <stdin>:1" in held.out
+
+
+def test_bad_anchor_files_are_input_errors(cli: Any, store_path: Path, tmp_path: Path) -> None:
+    missing = cli("sessions", "verify", "--anchor", str(tmp_path / "none.jsonl"))
+    assert missing.code == 3 and "cannot read the anchor" in missing.err
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text('{"format": "tensctl-anchor/1", "sessions": "3"}\n')
+    said = cli("sessions", "verify", "--anchor", str(bad))
+    assert said.code == 3 and f"{bad}:1: 'sessions' must be a whole number" in said.err
+    assert said.out == ""
+
+
+def test_a_store_that_does_not_verify_is_not_anchored(cli: Any, store_path: Path) -> None:
+    cut_tail(store_path, 1, 2)
+    refused = cli("sessions", "anchor")
+    assert refused.code == 10 and refused.out == ""
+    assert "not anchored" in refused.err and "session 1" in refused.err
+
+
+def test_anchor_and_verify_help_say_what_an_anchor_is(cli: Any) -> None:
+    assert "OUTSIDE" in cli("sessions", "anchor", "--help").out
+    assert "--anchor" in cli("sessions", "verify", "--help").out
+
+
+def test_anchor_piped_to_verify_as_processes(store_path: Path) -> None:
+    """Data on stdout, diagnostics on stderr: an anchor pipes into verify."""
+    run = [sys.executable, "-m", "tensctl", "sessions"]
+    taken = subprocess.run([*run, "anchor"], capture_output=True, text=True, timeout=60)
+    assert taken.returncode == 0 and taken.stdout.count("\n") == 1
+    assert "keep it outside" in taken.stderr and "keep" not in taken.stdout
+    checked = subprocess.run(
+        [*run, "verify", "--anchor", "-"],
+        input=taken.stdout,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert checked.returncode == 0, checked.stderr
+    assert "holds" in checked.stdout and "intact: 3 sessions" in checked.stdout
+    assert checked.stderr == ""
 
 
 def test_outcomes_can_be_added_later_and_are_validated(cli: Any, store_path: Path) -> None:

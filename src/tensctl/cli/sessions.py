@@ -1,7 +1,8 @@
-"""``tensctl sessions``: the recorded sessions — list, show, export, verify, report."""
+"""``tensctl sessions``: the recorded sessions — list, show, export, verify, anchor, report."""
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -13,9 +14,12 @@ from tensctl.cli import console
 from tensctl.cli.options import DB_OPTION, JSON_OPTION
 from tensctl.errors import InputError, Problem, TamperedRecord, UsageError
 from tensctl.journal import export as exports
+from tensctl.journal.anchor import Anchor
+from tensctl.journal.anchor import read as read_anchors
 from tensctl.journal.recorder import default_operator
 from tensctl.journal.store import Store
 from tensctl.journal.summary import summarise
+from tensctl.journal.verify import Verification
 from tensctl.journal.verify import verify as verify_store
 from tensctl.model.outcomes import parse_outcome_text
 
@@ -184,18 +188,86 @@ def record_outcomes(
     console.success(f"outcomes {' and '.join(w for w, _ in given)} added to session {session_id}")
 
 
+ANCHOR_OPTION = typer.Option(
+    None,
+    "--anchor",
+    metavar="FILE",
+    help="Also check the store against the anchors in FILE (lines printed by `sessions "
+    "anchor`; - reads stdin): it must still hold each one's newest session and seal.",
+)
+
+
 @sessions_app.command("verify")
-def verify(db: Path | None = DB_OPTION) -> None:
-    """Check every hash chain; name the first record that was changed (exit 10)."""
+def verify(
+    anchor: str | None = ANCHOR_OPTION,
+    db: Path | None = DB_OPTION,
+    as_json: bool = JSON_OPTION,
+) -> None:
+    """Check every hash chain and seal: name the first record that was changed, cut or
+    removed (exit 10). The result goes to stdout: problems, sessions interrupted or still
+    open, and a last line `intact: …` or `TAMPERED: …`. Without --anchor, removing the
+    newest sessions whole cannot show; keep anchors outside the store (`sessions anchor`)."""
+    anchored = _read_anchors(anchor) if anchor is not None else []
+    with Store(db, mark_interrupted=False, must_exist=True) as store:
+        result = verify_store(store, anchored)
+    if as_json:
+        console.emit_json(result.to_json())
+    else:
+        _print_verification(result)
+    if not result.ok:
+        raise TamperedRecord(
+            f"first bad record: {result.findings[0]} "
+            f"({len(result.findings)} problem(s) in {result.sessions} sessions)"
+        )
+
+
+def _read_anchors(source: str) -> list[Anchor]:
+    if source == "-":
+        return read_anchors(sys.stdin.read(), "<stdin>")
+    try:
+        text = Path(source).read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        reason = getattr(exc, "strerror", None) or str(exc)
+        raise InputError([Problem(f"cannot read the anchor: {reason}", source)]) from None
+    return read_anchors(text, source)
+
+
+def _print_verification(result: Verification) -> None:
+    for finding in result.findings:
+        print(finding)
+    for status in ("interrupted", "open"):
+        for sid in result.having(status):
+            said = "interrupted (its process died)" if status == "interrupted" else "still open"
+            print(f"session {sid}: {said}")
+    for a, holds in result.anchors:
+        print(f"{a.describe()}: {'holds' if holds else 'does NOT hold'}")
+    counts = f"{result.sessions} sessions, {result.events} events, {result.seals} seals"
+    if result.ok:
+        print(f"intact: {counts}; every chain and seal intact")
+    else:
+        print(f"TAMPERED: {len(result.findings)} problem(s) in {counts}")
+
+
+@sessions_app.command("anchor")
+def anchor(db: Path | None = DB_OPTION) -> None:
+    """Print an anchor of the store: one JSON line (sessions, the newest header's hash, the
+    last seal and its hash, the time) to keep OUTSIDE it, e.g.
+    `tensctl sessions anchor >> /mnt/clinic/anchors.jsonl`. Later,
+    `tensctl sessions verify --anchor FILE` fails (exit 10) if the store no longer holds
+    what an anchor pinned: the newest sessions removed, or a session cut and its seal
+    removed. The store is verified first; a store that does not verify is not anchored."""
     with Store(db, mark_interrupted=False, must_exist=True) as store:
         result = verify_store(store)
-    if result.ok:
-        console.success(f"{result.sessions} sessions, {result.events} events: every chain intact")
-        return
-    raise TamperedRecord(
-        f"first bad record: {result.findings[0]}"
-        + "".join(f"\n  {f}" for f in result.findings[1:])
-        + f"\n{len(result.findings)} problem(s) in {result.sessions} sessions"
+    if not result.ok:
+        raise TamperedRecord(
+            f"not anchored: the store does not verify; first bad record: {result.findings[0]} "
+            "(see `tensctl sessions verify`)"
+        )
+    assert result.head is not None
+    print(result.head.line())
+    console.info(
+        f"anchor of {result.head.sessions} sessions and {result.head.seals} seals: "
+        "keep it outside the store"
     )
 
 
