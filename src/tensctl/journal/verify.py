@@ -109,15 +109,15 @@ def verify(store: Store, anchored: Sequence[Anchor] = ()) -> Verification:
             mine = by_session.get(header["id"], [])
             found += _events(header, rows) + _sealed(header, rows, mine)
             findings += found
-            status[header["id"]] = _status(header, mine, found)
+            status[header["id"]] = _status(header, found)
     chained, held = _seal_chain(seals, {h["id"] for h in headers}), []
     for a in anchored:
         against = _anchor(a, headers, seals)
         chained += against
         held.append((a, not against))
     findings += chained
-    if any(f.seal is not None for f in chained):  # a seal is gone or was replaced:
-        for sid, said in status.items():  # an unsealed session may be the one it sealed
+    if any(f.seal is not None for f in chained):  # a seal is gone or was replaced: a session
+        for sid, said in status.items():  # that looks interrupted may be the one it sealed
             if said in (OPEN, INTERRUPTED):
                 findings.append(
                     Finding(
@@ -236,7 +236,7 @@ def _sealed(header: Row, rows: list[Row], seals: list[Row]) -> list[Finding]:
     return out
 
 
-def _status(header: Row, seals: list[Row], findings: list[Finding]) -> str:
+def _status(header: Row, findings: list[Finding]) -> str:
     if findings:
         return TAMPERED
     if header["end_reason"] == INTERRUPTED:
