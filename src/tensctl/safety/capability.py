@@ -7,10 +7,10 @@ changes live. Part of the static check (:func:`tensctl.safety.static.check_proto
 from __future__ import annotations
 
 from tensctl.model.device import DeviceProfile
-from tensctl.model.modes import Alternating, Modulated
-from tensctl.model.protocol import Phase, Protocol
+from tensctl.model.modes import Alternating, Burst, Modulated
+from tensctl.model.protocol import Phase, Protocol, Waveform
 from tensctl.safety.findings import Finding, Severity
-from tensctl.safety.limits import Limit
+from tensctl.safety.limits import Limit, limit
 from tensctl.safety.rules import envelope
 
 V = Severity.violation
@@ -84,8 +84,59 @@ def phase_envelope(phase: Phase, path: str, device: DeviceProfile) -> list[Findi
             f"{path}.{point.width_path}",
             "pulse width",
         )
+    out += pulse_train(phase, path)
     out += update_rate(phase, path, device)
     out += live_changes(phase, path, device)
+    return out
+
+
+def pulse_train(phase: Phase, path: str) -> list[Finding]:
+    """The real train, not its average: consecutive pulses never closer than the phase's own
+    period (a burst whose trains meet pulses faster than its frequency), and a pulse —
+    both its phases — ends at least the minimum gap before the next begins."""
+    secondary = 1.0
+    if phase.waveform is Waveform.asymmetric_biphasic and phase.secondary_phase is not None:
+        secondary = phase.secondary_phase.width_ratio
+    gap = limit("pulse_gap_min_us")
+    out = []
+    for point in phase.operating_points():
+        if not point.frequency_hz > 0:  # not a frequency: envelope.frequency refuses it
+            continue
+        period_us = 1e6 / point.frequency_hz
+        closest_us = period_us
+        mode = phase.mode
+        if isinstance(mode, Burst):
+            # from the last pulse of a train to the first of the next
+            between_us = 1e6 / mode.train_rate_hz - (mode.pulses_per_train - 1) * period_us
+            if not between_us >= period_us:
+                out.append(
+                    Finding(
+                        "envelope.pulse_train",
+                        V,
+                        f"trains of {mode.pulses_per_train} pulses at {point.frequency_hz:g} Hz,"
+                        f" {mode.train_rate_hz:g} per second, run into each other: "
+                        f"{between_us:.4g} µs from one train to the next",
+                        f"{path}.mode.train_rate_hz",
+                        between_us,
+                        period_us,
+                        "µs",
+                        "the phase's own pulse period",
+                    )
+                )
+            closest_us = min(closest_us, between_us)
+        pulse_us = point.pulse_width_us * (1.0 + secondary)
+        if not closest_us - pulse_us >= gap.value:
+            out.append(
+                Finding.against(
+                    "envelope.pulse_train",
+                    V,
+                    f"a {pulse_us:g} µs pulse leaves {closest_us - pulse_us:.4g} µs "
+                    "before the next one",
+                    f"{path}.{point.width_path}",
+                    closest_us - pulse_us,
+                    gap,
+                )
+            )
     return out
 
 

@@ -51,6 +51,13 @@ _TABLE = (
         "longest device deadman of a supported stimulator (P24 2 s)",
         "E",
     ),
+    Limit(
+        "pulse_gap_min_us",
+        100.0,
+        "µs",
+        "engineering default: the output stage settles between one pulse and the next",
+        "E",
+    ),
     Limit("frequency_min_hz", 1.0, "Hz", "typical device specs", "Q"),
     Limit("frequency_max_hz", 150.0, "Hz", "typical device specs", "Q"),
     Limit("frequency_max_clinic_hz", 200.0, "Hz", "typical clinic device specs", "Q"),
