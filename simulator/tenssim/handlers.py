@@ -41,9 +41,10 @@ def _configure(fw: Firmware, m: Configure, now_s: float) -> Result:
     error = fw.limits.check_configure(m, ch.amplitude_ua)
     if error:
         return error
-    old = ch.config
-    if ch.output_on and old is not None and (old.waveform, old.mode) != (m.waveform, m.mode):
-        return ErrorCode.NOT_AT_ZERO
+    if ch.output_on and ch.config is not None:
+        error = fw.limits.check_reconfigure(ch.config, m)
+        if error:
+            return error
     ch.config = m
     return b""
 
@@ -63,10 +64,9 @@ def _set_amplitude(fw: Firmware, m: SetAmplitude, now_s: float) -> Result:
         return ErrorCode.NOT_CONFIGURED
     if not ch.running:
         return ErrorCode.NOT_STARTED
-    if m.amplitude_ua > fw.limits.max_amplitude_ua or fw.limits.check_charge(
-        ch.config, m.amplitude_ua
-    ):
-        return ErrorCode.OUT_OF_RANGE
+    error = fw.limits.check_output(ch.config, m.amplitude_ua)  # peaks, charges, r.m.s.
+    if error:
+        return error
     step = m.amplitude_ua - ch.amplitude_ua
     error = fw.limits.check_increase(step, ch.increase_in_window(now_s))
     if error:
