@@ -5,8 +5,11 @@ virtual time in-process and in real time behind a pty or TCP socket. Nothing her
 :class:`~tenssim.device.SimDevice` frames bytes and drives the clock.
 
 Interlocks, all on the device's own authority: the profile's limits, slew limit on
-increases, zero start, parameters changeable at zero only (frequency and pulse width may
-change while on, for host-driven modulation), sequence checks, a deadman watchdog,
+increases, zero start (also when a new host session IDENTIFYs), the r.m.s. current, peak and
+charge of both phases and the pulse rate computed from the device's own configuration
+(:mod:`tenssim.limits`), no re-configuration while on that raises the r.m.s. current
+(except host-driven modulation, see ``Limits.check_reconfigure``), sequence checks that
+keep an old session's frames out of a new one, a deadman watchdog,
 open-circuit / short / compliance / peel / over-current trips, and latched faults that
 reset only after their cause has been gone 3 s and the host asks.
 """
@@ -40,6 +43,16 @@ LogSink = Callable[[dict[str, Any]], None]
 TELEMETRY_INTERVAL_S = 0.1
 LINK_BAD_FRAMES, LINK_WINDOW_S = 5, 1.0
 FIRMWARE_VERSION = "tenssim 0.1"
+
+
+REPLAY_WINDOW = 64
+"""After a new session's IDENTIFY, how far ahead of its count a seq the old session may
+have used is still taken as the new session's (a host skips numbers only for lost frames)."""
+
+
+def _ahead(seq: int, than: int) -> int:
+    """How far ``seq`` is ahead of ``than``, modulo 65536 (0x8000 and up: behind)."""
+    return (seq - than) % 0x10000
 
 
 def _no_log(entry: dict[str, Any]) -> None:
@@ -83,6 +96,7 @@ class Firmware:
         """Power-up: every output at 0, nothing configured; loads and injected faults stay."""
         self.boot_s = self.last_tick_s = self.last_valid_s = self.last_telemetry_s = now_s
         self.last_seq: int | None = None
+        self.old_session_seq: int | None = None  # the last seq of the session IDENTIFY ended
         self.bad_frames: deque[float] = deque()
         for ch in self.channels:
             ch.zero()
@@ -127,7 +141,8 @@ class Firmware:
             stop = frame.type == MsgType.EMERGENCY_STOP
             outcome = handlers.dispatch(self, message, now_s) if stop else ErrorCode.STALE_SEQUENCE
         else:
-            self.last_valid_s, self.last_seq = now_s, frame.seq
+            self._accept_seq(frame)
+            self.last_valid_s = now_s
             outcome = handlers.dispatch(self, message, now_s)
         code = outcome if isinstance(outcome, ErrorCode) else None
         reply: Message = (
@@ -159,10 +174,27 @@ class Firmware:
         self.log({**entry, "fields": fields, "result": result})
 
     def _stale(self, frame: Frame) -> bool:
+        """A seq at or behind the last accepted one; after a new session's IDENTIFY, also a
+        seq the old session may have used (at or behind its last) that jumps more than
+        REPLAY_WINDOW ahead of the new session's count — a frame of the old session."""
         if self.last_seq is None or frame.type == MsgType.IDENTIFY:
             return False  # a new host session starts with IDENTIFY
-        ahead = (frame.seq - self.last_seq) % 0x10000
-        return ahead == 0 or ahead >= 0x8000
+        ahead = _ahead(frame.seq, self.last_seq)
+        if ahead == 0 or ahead >= 0x8000:
+            return True
+        old = self.old_session_seq
+        return old is not None and not 0 < _ahead(frame.seq, old) < 0x8000 and ahead > REPLAY_WINDOW
+
+    def _accept_seq(self, frame: Frame) -> None:
+        old, last = self.old_session_seq, self.last_seq
+        if frame.type == MsgType.IDENTIFY and last is not None:
+            # the highest seq an earlier session reached stays suspect until the new count
+            # has passed it
+            self.old_session_seq = last if old is None or 0 < _ahead(last, old) < 0x8000 else old
+        self.last_seq = frame.seq
+        old = self.old_session_seq
+        if old is not None and 0 < _ahead(frame.seq, old) < 0x8000:
+            self.old_session_seq = None
 
     def bad_frame(self, now_s: float, kind: str) -> list[Message]:
         """A frame that failed COBS/CRC/version: dropped; too many in 1 s is link loss."""
