@@ -21,7 +21,7 @@ EXIT_CODES: dict[str, tuple[int, str]] = {
     "stopped": (7, "the session was stopped by the user before it completed"),
     "missing_extra": (8, "an optional feature's dependencies are not installed"),
     "store": (9, "the session store cannot be opened, read or written"),
-    "tampered": (10, "a stored session record was changed after it was written (verify)"),
+    "tampered": (10, "a stored session record was changed, cut or removed after it was written (verify)"),
 }
 
 
@@ -68,6 +68,11 @@ class TensctlError(Exception):
 
 class UsageError(TensctlError):
     kind = "usage"
+
+
+class WrongState(UsageError):
+    """A command the session cannot take in its present state (``resume`` while running):
+    refused, the session and its output as they were."""
 
 
 class InputError(TensctlError):

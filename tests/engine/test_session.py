@@ -113,7 +113,9 @@ def test_pause_drops_to_zero_at_once_and_resume_ramps_from_zero() -> None:
 def test_adjust_within_ceiling_and_decrease_is_immediate() -> None:
     with device() as dev, session(dev, ceiling=17.0) as s:
         s.run_for(30)
-        assert s.adjust(1, +5) == 17.0  # held at the ceiling
+        with pytest.raises(SafetyRefused, match="above its ceiling of 17 mA"):
+            s.adjust(1, +5)  # 20 mA: refused, not clamped (the operator must know)
+        assert s.adjust(1, +2) == 17.0  # up to the ceiling is fine
         s.run_for(2)
         assert device_output_ua(dev) == 17_000
         s.adjust(1, -10)
@@ -125,7 +127,8 @@ def test_emergency_stop_latches_and_reset_needs_the_device() -> None:
         s.run_for(30)
         s.emergency_stop()
         assert s.state is State.stopped and device_output_ua(dev) == 0
-        s.reset()  # the device refuses within 3 s: still stopped
+        with pytest.raises(SafetyRefused, match="did not clear"):
+            s.reset()  # the device refuses within 3 s: still stopped
         assert s.state is State.stopped
         s.clock.advance(3.5)  # type: ignore[attr-defined]
         s.reset()

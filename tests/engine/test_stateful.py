@@ -10,17 +10,19 @@ and the in-process simulator (virtual time). After every step:
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import hypothesis.strategies as st
 from hypothesis import HealthCheck, settings
-from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
+from hypothesis.stateful import RuleBasedStateMachine, invariant, rule
 from pydantic import TypeAdapter
 from tenssim.scenario import ScenarioEvent
 
 import tensctl
 from tensctl.engine.control import STOP_RAMP_S
 from tensctl.engine.states import OUTPUT_STATES, State
+from tensctl.errors import TensctlError
 
 FAULTS = [
     {"kind": "electrode_off", "channel": 1},
@@ -55,10 +57,23 @@ class SessionMachine(RuleBasedStateMachine):
     def outputs(self) -> list[dict[str, Any]]:
         return self.sim.status(self.now())  # type: ignore[no-any-return]
 
-    @precondition(lambda self: self.session.state is State.ready)
+    def attempt(self, command: Callable[[], object]) -> None:
+        """Run an operator command; one the session refuses leaves its state as it was and
+        no output above where it was (reference rule 4, issue 13)."""
+        state, before = (
+            self.session.state,
+            {c["channel"]: c["amplitude_ua"] for c in self.outputs()},
+        )
+        try:
+            command()
+        except TensctlError:
+            assert self.session.state is state or self.session.state is State.fault
+            for ch in self.outputs():
+                assert ch["amplitude_ua"] <= before[ch["channel"]]
+
     @rule()
-    def start(self) -> None:
-        self.session.start()
+    def start(self) -> None:  # in any state: a wrong-state start is refused, not a fault
+        self.attempt(self.session.start)
 
     @rule(seconds=st.floats(0.05, 3.0))
     def time_passes(self, seconds: float) -> None:
@@ -66,17 +81,15 @@ class SessionMachine(RuleBasedStateMachine):
 
     @rule(channel=st.sampled_from([1, 2]), delta=st.floats(-6, 6))
     def adjust(self, channel: int, delta: float) -> None:
-        self.session.adjust(channel, delta)
+        self.attempt(lambda: self.session.adjust(channel, delta))
 
-    @precondition(lambda self: self.session.state in (State.ramping_up, State.stimulating))
     @rule()
     def pause(self) -> None:
-        self.session.pause()
+        self.attempt(self.session.pause)
 
-    @precondition(lambda self: self.session.state is State.paused)
     @rule()
     def resume(self) -> None:
-        self.session.resume()
+        self.attempt(self.session.resume)
 
     @rule()
     def stop(self) -> None:
@@ -115,8 +128,7 @@ class SessionMachine(RuleBasedStateMachine):
                 ),
                 self.now(),
             )
-        if self.session.state in (State.fault, State.stopped, State.completed):
-            self.session.reset()
+        self.attempt(self.session.reset)
 
     @invariant()
     def never_above_ceiling_or_device(self) -> None:

@@ -55,7 +55,8 @@ def expected_violations(
     if not f_lo <= freq_hz <= f_hi:
         out.add("envelope.frequency")
     # a pulse (both phases) ends at least the minimum gap before the next one starts
-    if freq_hz > 0 and 1e6 / freq_hz - width_us * (1 + width_ratio) < L["pulse_gap_min_us"]:
+    busy_us = width_us * (1 + width_ratio) + L["interphase_gap_us"]
+    if freq_hz > 0 and 1e6 / freq_hz - busy_us <= L["pulse_gap_min_us"]:
         out.add("envelope.pulse_train")
     w_lo, w_hi = width_bounds(dev)
     if not w_lo <= width_us <= w_hi:

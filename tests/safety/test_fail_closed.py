@@ -214,3 +214,10 @@ def test_a_1000_ma_profile_is_refused_and_no_level_above_the_cap_passes() -> Non
     report = check_protocol(protocol(), device(max_ma=1000.0), {1: 160.0})
     assert violations(report, "device.amplitude")
     assert violations(report, "amplitude.absolute_cap")
+
+
+@pytest.mark.parametrize(("lowered", "held"), [(10.0, 10.0), (40.0, 30.0), (math.nan, 0.0)])
+def test_a_peel_lowers_the_ceiling_and_never_raises_it(lowered: float, held: float) -> None:
+    s = Supervisor(device(), {1: 30.0})
+    assert s.lower_ceiling(1, lowered) == held == s.ceiling_ma(1)
+    assert s.limit(1, 50.0, 0.0) <= held

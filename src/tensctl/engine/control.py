@@ -260,15 +260,41 @@ def _enter_phase(s: Session, index: int) -> None:
     s.progress.phase_index = index
     s.emit("phase", index=index, name=phase.name)
     for ch in s.channels:
-        _configure(s, ch, settings_for(phase))
+        _configure(s, ch, settings_for(phase), live=False)
 
 
-def _configure(s: Session, ch: int, settings: ChannelSettings) -> None:
+def may_raise_rms(old: ChannelSettings, new: ChannelSettings) -> bool:
+    """True unless every parameter of ``new`` that the r.m.s. current grows with is at or
+    below ``old``'s, the shape unchanged (then no measure of r.m.s. can rise)."""
+    same_shape = (old.waveform, old.mode, old.secondary_amplitude_ratio, old.steps) == (
+        new.waveform,
+        new.mode,
+        new.secondary_amplitude_ratio,
+        new.steps,
+    )
+    return not (
+        same_shape
+        and new.frequency_hz <= old.frequency_hz
+        and new.pulse_width_us <= old.pulse_width_us
+        and new.secondary_width_ratio <= old.secondary_width_ratio
+        and new.pulses_per_train <= old.pulses_per_train
+        and new.train_rate_hz <= old.train_rate_hz
+    )
+
+
+def _configure(s: Session, ch: int, settings: ChannelSettings, live: bool = True) -> None:
+    """Send a channel's pulse train. Parameters are locked while output is on (reference
+    rule 3): a phase change that could raise the r.m.s. current goes through 0 and comes
+    back at the slew limit. ``live`` marks the protocol's own modulation, which moves inside
+    the envelope the static check judged."""
     old = s.progress.settings.get(ch)
     if old == settings:
         return
-    if old is not None and (old.waveform, old.mode) != (settings.waveform, settings.mode):
-        send_levels(s, {ch: 0.0})  # the device changes waveform or mode only at 0
+    if old is not None and (
+        (old.waveform, old.mode) != (settings.waveform, settings.mode)
+        or (not live and may_raise_rms(old, settings))
+    ):
+        send_levels(s, {ch: 0.0})
         s.supervisor.zeroed(ch)
     s.driver.configure(ch, settings)
     s.progress.settings[ch] = settings

@@ -23,16 +23,21 @@ from tensctl.engine.clock import Clock
 from tensctl.engine.control import RunState, heartbeat_interval_s
 from tensctl.engine.events import EventHub, Listener, SessionEvent
 from tensctl.engine.plan import SafetyInputs
-from tensctl.engine.states import OUTPUT_STATES, State, Trigger, build_machine
+from tensctl.engine.states import OUTPUT_STATES, State, Trigger, build_machine, sources
 from tensctl.engine.timeline import Timeline
 from tensctl.engine.titration import Titration
-from tensctl.errors import InputError, Problem, SafetyRefused
+from tensctl.errors import InputError, Problem, SafetyRefused, WrongState
 from tensctl.model.device import DeviceProfile
 from tensctl.model.electrodes import Electrode
 from tensctl.model.protocol import Protocol, Threshold
+from tensctl.safety.limits import limit
 from tensctl.safety.supervisor import Supervisor
 
 TERMINAL = frozenset({State.completed, State.fault, State.stopped})
+RESUME_MEMORY_S = 60.0
+"""A level not felt for this long is not gone back to on its own (resume after a long pause
+starts at 0 and the operator raises it with the patient)."""
+CEILING_TOLERANCE_MA = 1e-6  # float noise in summed steps must not refuse a legal request
 
 
 class Session:
@@ -205,23 +210,58 @@ class Session:
         self.check()
         return dict(t.values)
 
+    def require(self, trigger: Trigger, command: str) -> None:
+        """Refuse (and record) an operator command the present state cannot take: the
+        session and its output stay as they were."""
+        allowed = sources(trigger)
+        if self.state in allowed:
+            return
+        where = ", ".join(state.value for state in allowed)
+        self.emit("refused", command=command, state=self.state.value)
+        raise WrongState(
+            f"cannot {command} while the session is {self.state.value} "
+            f"({command} works when it is {where})"
+        )
+
     def start(self) -> None:
-        if not self.checked:
-            raise SafetyRefused("the session has not passed its checks (titrate or check first)")
-        problem = self.unhealthy()
-        if problem is not None:
-            raise SafetyRefused(f"not starting: {problem}")
-        self.fire(Trigger.start)
+        with self.lock:
+            self.require(Trigger.start, "start")
+            if not self.checked:
+                raise SafetyRefused(
+                    "the session has not passed its checks (titrate or check first)"
+                )
+            problem = self.unhealthy()
+            if problem is not None:
+                raise SafetyRefused(f"not starting: {problem}")
+            self.fire(Trigger.start)
 
     def pause(self) -> None:
         with self.lock:
+            self.require(Trigger.pause, "pause")
+            self.progress.pause_started_s = self.clock.now()  # before: the event's elapsed_s
             self.fire(Trigger.pause)
-            self.progress.pause_started_s = self.clock.now()
             control.guarded(self, control.send_levels, {ch: 0.0 for ch in self.channels})
 
     def resume(self) -> None:
+        """Back to the protocol after a pause. After a long pause the levels start at 0
+        (nothing climbs on its own to a level the patient has not felt in the last
+        minute): the operator raises them again with the patient."""
         with self.lock:
-            self.progress.paused_total_s += self.clock.now() - self.progress.pause_started_s
+            self.require(Trigger.resume, "resume")
+            paused_s = self.clock.now() - self.progress.pause_started_s
+            self.progress.paused_total_s += paused_s
+            if paused_s >= RESUME_MEMORY_S and any(v > 0 for v in self.targets_ma.values()):
+                before = dict(self.targets_ma)
+                self.targets_ma = dict.fromkeys(self.targets_ma, 0.0)
+                self.timeline = Timeline(self.protocol, self.targets_ma)
+                levels = ", ".join(f"channel {ch} {v:g} mA" for ch, v in before.items())
+                self.emit(
+                    "warning",
+                    rule="resume",
+                    message=f"paused {paused_s / 60:.1f} min: resuming at 0 mA, raise the "
+                    f"intensity with the patient (it was {levels})",
+                    previous_ma=before,
+                )
             self.fire(Trigger.resume)
 
     def stop(self) -> None:
@@ -241,7 +281,21 @@ class Session:
             if channel not in self.targets_ma:
                 raise InputError([Problem(f"channel {channel} has no target yet", "<api>")])
             old = self.targets_ma[channel]
-            new = min(max(0.0, old + delta_ma), self.supervisor.ceiling_ma(channel))
+            wanted, ceiling = old + delta_ma, self.supervisor.ceiling_ma(channel)
+            if wanted > ceiling + CEILING_TOLERANCE_MA:
+                self.emit(
+                    "refused",
+                    command="adjust",
+                    channel=channel,
+                    requested_ma=wanted,
+                    ceiling_ma=ceiling,
+                    target_ma=old,
+                )
+                raise SafetyRefused(
+                    f"channel {channel}: {wanted:g} mA is above its ceiling of {ceiling:g} mA; "
+                    f"the target stays at {old:g} mA"
+                )
+            new = min(max(0.0, wanted), ceiling)
             self.targets_ma[channel] = new
             self.timeline = Timeline(self.protocol, self.targets_ma)
             self.emit("adjust", channel=channel, target_ma=new, previous_ma=old)
@@ -287,11 +341,41 @@ class Session:
                 self.fire(Trigger.fault)
 
     def reset(self) -> None:
-        """After a fault or stop: clear the device's latched faults, back to ready at 0."""
-        self.fire(Trigger.reset)
-        if self.state is State.ready:
+        """After a fault or stop: the host's own evidence that the cause is gone (every
+        electrode back on), the device's latched faults cleared, then the checks again; the
+        session can then start over, from 0 and from the protocol's beginning.
+
+        A reset the evidence or the device refuses leaves the fault latched."""
+        with self.lock:
+            self.require(Trigger.reset, "reset")
+            self._electrodes_on("not resetting")
+            self.fire(Trigger.reset)
+            if self.state is not State.ready:
+                raise SafetyRefused("the device did not clear its fault: the fault stays latched")
+            for event in self.driver.events():  # told before the reset: of the old run
+                self.emit("device", event=event.kind, faults=sorted(event.faults))
             with self._cause_lock:
                 self._cause = None
+            self.fault_detail, self.end_reason, self.checked = "", "", False
+            self.progress = RunState(self.channels, self.progress.heartbeat_s)
+            for ch in self.channels:
+                self.supervisor.zeroed(ch)
+        self.check()
+
+    def _electrodes_on(self, doing: str) -> None:
+        """Measure every channel's load (output is 0): an electrode that is still off is
+        the host's own evidence that an open-circuit or peel fault has not gone away."""
+        open_ohm = limit("open_circuit_ohm").value
+        for ch in self.channels:
+            try:
+                z = self.driver.measure_impedance(ch)
+            except (DriverError, LinkLost) as exc:
+                raise SafetyRefused(f"{doing}: cannot measure channel {ch}: {exc}") from None
+            if not math.isnan(z) and not z <= open_ohm:
+                raise SafetyRefused(
+                    f"{doing}: channel {ch} electrode still not attached "
+                    f"(load above {open_ohm:,.0f} Ω)"
+                )
 
     def _on_exception(self, event: EventData) -> None:
         error = event.error

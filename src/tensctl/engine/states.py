@@ -88,6 +88,16 @@ TRANSITIONS: list[dict[str, Any]] = [
 ]
 
 
+def sources(trigger: Trigger) -> list[State]:
+    """The states ``trigger`` leaves from (for telling an operator where a command works)."""
+    out: list[State] = []
+    for t in TRANSITIONS:
+        if t["trigger"] is trigger:
+            found = t["source"]
+            out += found if isinstance(found, list) else [found]
+    return out
+
+
 def build_machine(model: Any, on_exception: str) -> Machine:
     """A machine over ``model``: no automatic ``to_<state>`` triggers, guards by name."""
     return Machine(

@@ -27,10 +27,17 @@ def watch(s: Session, now: float, force: bool = False) -> None:
         return
     s.progress.seen_updates = updates
     for event in s.driver.events():
-        if event.kind in DEVICE_FAULT_EVENTS and s.state is not State.fault:
-            what = ", ".join(sorted(event.faults)) or event.kind
-            where = f"channel {event.channel}" if event.channel else "device"
-            return s.fault(f"device_{event.kind}", f"{where} reported {what}")
+        if event.kind not in DEVICE_FAULT_EVENTS:
+            continue
+        what = ", ".join(sorted(event.faults)) or event.kind
+        where = f"channel {event.channel}" if event.channel else "device"
+        if s.state in (State.fault, State.stopped):
+            # already latched at 0: the device telling of it (its own e-stop latch among
+            # them) is news for the record, not a reason to stop again — a stop sent on
+            # every report would leave a reset no gap to succeed in
+            s.emit("device", event=event.kind, message=f"{where} reported {what}")
+            continue
+        return s.fault(f"device_{event.kind}", f"{where} reported {what}")
     phase = s.protocol.phases[max(0, s.progress.phase_index)]
     settings_known = fixed_train(phase)
     for ch, t in s.driver.telemetry().items():
@@ -56,6 +63,9 @@ def watch(s: Session, now: float, force: bool = False) -> None:
             return s.fault(verdict.rule, f"channel {ch}: {verdict.message}")
         if verdict.action is Action.halve and ch in s.targets_ma:
             s.targets_ma[ch] /= 2
+            # the ceiling drops with the target: on a smaller contact area the old ceiling
+            # is a higher current density than the one it was checked at
+            s.ceilings_ma[ch] = s.supervisor.lower_ceiling(ch, s.targets_ma[ch])
             s.timeline = type(s.timeline)(s.protocol, s.targets_ma)
             s.emit(
                 "warning",

@@ -93,11 +93,12 @@ def phase_envelope(phase: Phase, path: str, device: DeviceProfile) -> list[Findi
 def pulse_train(phase: Phase, path: str) -> list[Finding]:
     """The real train, not its average: consecutive pulses never closer than the phase's own
     period (a burst whose trains meet pulses faster than its frequency), and a pulse —
-    both its phases — ends at least the minimum gap before the next begins."""
+    both its phases and the gap between them — ends more than the minimum gap before the
+    next begins (the device refuses the same train on its own)."""
     secondary = 1.0
     if phase.waveform is Waveform.asymmetric_biphasic and phase.secondary_phase is not None:
         secondary = phase.secondary_phase.width_ratio
-    gap = limit("pulse_gap_min_us")
+    gap, interphase = limit("pulse_gap_min_us"), limit("interphase_gap_us").value
     out = []
     for point in phase.operating_points():
         if not point.frequency_hz > 0:  # not a frequency: envelope.frequency refuses it
@@ -124,8 +125,8 @@ def pulse_train(phase: Phase, path: str) -> list[Finding]:
                     )
                 )
             closest_us = min(closest_us, between_us)
-        pulse_us = point.pulse_width_us * (1.0 + secondary)
-        if not closest_us - pulse_us >= gap.value:
+        pulse_us = point.pulse_width_us * (1.0 + secondary) + interphase
+        if not closest_us - pulse_us > gap.value:
             out.append(
                 Finding.against(
                     "envelope.pulse_train",

@@ -58,6 +58,13 @@ _TABLE = (
         "engineering default: the output stage settles between one pulse and the next",
         "E",
     ),
+    Limit(
+        "interphase_gap_us",
+        20.0,
+        "µs",
+        "the native wire protocol's fixed gap between a pulse's two phases (wire-protocol.md)",
+        "E",
+    ),
     Limit("frequency_min_hz", 1.0, "Hz", "typical device specs", "Q"),
     Limit("frequency_max_hz", 150.0, "Hz", "typical device specs", "Q"),
     Limit("frequency_max_clinic_hz", 200.0, "Hz", "typical clinic device specs", "Q"),

@@ -93,6 +93,14 @@ class Supervisor:
     def ceiling_ma(self, channel: int) -> float:
         return self.guards[channel].ceiling_ma
 
+    def lower_ceiling(self, channel: int, ceiling_ma: float) -> float:
+        """Lower the channel's ceiling (a partial peel); it never rises this way, and a
+        value that is not a number ≥ 0 lowers it to 0. Returns the ceiling now held."""
+        guard = self.guards[channel]
+        lowered = ceiling_ma if math.isfinite(ceiling_ma) and ceiling_ma >= 0 else 0.0
+        guard.ceiling_ma = min(guard.ceiling_ma, lowered)
+        return guard.ceiling_ma
+
     def limit(self, channel: int, wanted_ma: float, now_s: float) -> float:
         """The amplitude that may be sent now for ``wanted_ma`` (a multiple of the device's
         resolution, never above the ceiling, increases slew-limited)."""
