@@ -21,7 +21,12 @@ EXIT_CODES: dict[str, tuple[int, str]] = {
     "stopped": (7, "the session was stopped by the user before it completed"),
     "missing_extra": (8, "an optional feature's dependencies are not installed"),
     "store": (9, "the session store cannot be opened, read or written"),
-    "tampered": (10, "a stored session record was changed, cut or removed after it was written (verify)"),
+    "tampered": (10, "a stored session record was changed, cut or removed (verify)"),
+    "controller_lost": (
+        11,
+        "run --json: the controlling program went away (stdout closed or not read, stdin "
+        "closed); the session was ramped down",
+    ),
 }
 
 
@@ -114,3 +119,10 @@ class StoreError(TensctlError):
 
 class TamperedRecord(TensctlError):
     kind = "tampered"
+
+
+class ControllerLost(TensctlError):
+    """``run --json``: the program reading stdout and writing stdin went away; the session
+    was ended with a ramp-down (an emergency stop if it could not ramp)."""
+
+    kind = "controller_lost"
