@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from collections.abc import Callable
@@ -12,7 +13,7 @@ from typing import Any
 
 from tenssim.process import SimProcess
 
-__all__ = ["SHORT", "SimProcess", "read_until", "run_command", "start_run"]
+__all__ = ["SHORT", "SimProcess", "read_until", "run_command", "run_to_end", "start_run"]
 
 SHORT = Path(__file__).resolve().parent / "data" / "protocols" / "e2e-short.yaml"  # 6 s, 5 mA
 
@@ -34,13 +35,30 @@ def run_command(address: str, *extra: str, protocol: Path = SHORT) -> list[str]:
 
 
 def start_run(address: str, *extra: str, protocol: Path = SHORT) -> subprocess.Popen[str]:
+    """Started with stdin a pipe held open (``proc.stdin``): ``run --json`` ends the session
+    when its stdin closes."""
     return subprocess.Popen(
         run_command(address, *extra, protocol=protocol),
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
-        stdin=subprocess.DEVNULL,
+        stdin=subprocess.PIPE,
     )
+
+
+def run_to_end(
+    command: list[str], timeout: float = 60, **options: Any
+) -> subprocess.CompletedProcess[str]:
+    """``subprocess.run(command)`` with stdout and stderr captured and stdin a pipe held open
+    until the process has exited (``run --json`` ends the session when its stdin closes)."""
+    read, write = os.pipe()
+    try:
+        return subprocess.run(
+            command, stdin=read, capture_output=True, text=True, timeout=timeout, **options
+        )
+    finally:
+        os.close(read)
+        os.close(write)
 
 
 def read_until(

@@ -6,22 +6,15 @@ from __future__ import annotations
 import itertools
 import json
 import signal
-import subprocess
 import time
 from pathlib import Path
 from typing import Any
 
-from simproc import SimProcess, read_until, run_command, start_run
+from simproc import SimProcess, read_until, run_command, run_to_end, start_run
 
 
 def run(address: str, *extra: str, timeout: float = 60) -> tuple[int, list[dict[str, Any]], str]:
-    done = subprocess.run(
-        run_command(address, *extra),
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        stdin=subprocess.DEVNULL,
-    )
+    done = run_to_end(run_command(address, *extra), timeout=timeout)
     events = [json.loads(line) for line in done.stdout.splitlines() if line.startswith("{")]
     return done.returncode, events, done.stderr
 

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from simproc import SimProcess, read_until, run_command, start_run
+from simproc import SimProcess, read_until, run_command, run_to_end, start_run
 
 pytestmark = pytest.mark.timeout(90)
 HERE = Path(__file__).resolve().parent
@@ -30,12 +30,8 @@ def test_a_short_protocol_runs_to_completion(personality: str, tmp_path: Path) -
     log_path = tmp_path / "sim.jsonl"
     with SimProcess("pty", log_path, "--personality", personality) as sim:
         url = PERSONALITIES[personality] + sim.address
-        done = subprocess.run(
-            run_command(url, "--db", str(tmp_path / "s.sqlite3"), protocol=SHORT_40HZ),
-            capture_output=True,
-            text=True,
-            timeout=60,
-            stdin=subprocess.DEVNULL,
+        done = run_to_end(
+            run_command(url, "--db", str(tmp_path / "s.sqlite3"), protocol=SHORT_40HZ)
         )
         time.sleep(0.2)
         log = sim.log()

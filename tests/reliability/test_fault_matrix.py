@@ -8,14 +8,13 @@ from __future__ import annotations
 
 import json
 import resource
-import subprocess
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
-from simproc import SimProcess, run_command
+from simproc import SimProcess, run_command, run_to_end
 
 from tensctl.journal.store import Store
 from tensctl.journal.verify import verify
@@ -85,13 +84,8 @@ def run_session(
     with SimProcess(
         "pty", tmp_path / "sim.jsonl", "--scenario", str(scenario), "--seed", "7"
     ) as sim:
-        done = subprocess.run(
-            run_command(sim.address, "--no-outcomes", "--db", str(db)),
-            capture_output=True,
-            text=True,
-            stdin=subprocess.DEVNULL,
-            timeout=60,
-            preexec_fn=preexec,
+        done = run_to_end(
+            run_command(sim.address, "--no-outcomes", "--db", str(db)), preexec_fn=preexec
         )
         log = sim.log()
     return done.returncode, done.stderr, log, db

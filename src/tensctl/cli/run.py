@@ -1,20 +1,19 @@
 """``tensctl run``: run a protocol on a device — titrate, stimulate, adjust, stop.
 
 Interactive by default (a live display and keys); ``--json`` prints one JSON event per line
-for other programs instead and reads commands as JSON lines on stdin. Exit codes: 0
-completed, 4 refused by the safety checks, 5 device error, 6 fault, 7 stopped by the user.
+for other programs instead and reads commands as JSON lines on stdin (:mod:`.jsonlines`).
+Exit codes: 0 completed, 4 refused by the safety checks, 5 device error, 6 fault, 7 stopped
+by the user, 11 (``--json``) the controlling program went away.
 """
 
 from __future__ import annotations
 
-import json
 import signal
 import sys
 import threading
 import time
 from pathlib import Path
 from types import FrameType
-from typing import Any
 
 import typer
 from rich.console import RenderableType
@@ -22,14 +21,22 @@ from rich.live import Live
 
 from tensctl.api import Device, RunningSession, connect
 from tensctl.cli import console
+from tensctl.cli.jsonlines import JsonLines
 from tensctl.cli.keys import keyboard
 from tensctl.cli.live import render
 from tensctl.cli.options import DB_OPTION, parse_intensities
 from tensctl.cli.outcomes import ask_outcomes
-from tensctl.engine.events import SessionEvent
 from tensctl.engine.runner import run_realtime
 from tensctl.engine.states import State
-from tensctl.errors import FaultError, InputError, Problem, SafetyRefused, StoppedByUser, UsageError
+from tensctl.errors import (
+    ControllerLost,
+    FaultError,
+    InputError,
+    Problem,
+    SafetyRefused,
+    StoppedByUser,
+    UsageError,
+)
 from tensctl.model.library import find_protocol
 from tensctl.model.protocol import Protocol, Threshold
 
@@ -83,15 +90,21 @@ def run_command(
             outcomes_before=before,
             screening="--yes" if yes else "confirmed at the prompt",
         )
-        with session:
-            state = _json_session(session) if as_json else _live_session(session, dev, titrate)
+        lost = None
+        if as_json:
+            with JsonLines(session) as lines, session, _Interrupts(session):
+                state = lines.run()
+            lost = lines.lost
+        else:
+            with session:
+                state = _live_session(session, dev, titrate)
         if ask:  # the session's end is on record first: a prompt left unanswered loses nothing
             _outcomes_after(session)
     if session.record_id is not None:
         console.info(
             f"recorded as session {session.record_id} (tensctl sessions show {session.record_id})"
         )
-    _finish(session, state)
+    _finish(session, state, lost)
 
 
 def _outcomes_after(session: RunningSession) -> None:
@@ -150,45 +163,6 @@ class _Interrupts:
 
     def __exit__(self, *exc: object) -> None:
         signal.signal(signal.SIGINT, self.previous)
-
-
-def _json_session(session: RunningSession) -> State:
-    lock = threading.Lock()
-
-    def emit(event: SessionEvent) -> None:
-        with lock:
-            sys.stdout.write(json.dumps(event.as_dict(), default=str) + "\n")
-            sys.stdout.flush()
-
-    for past in session.hub.history:
-        emit(past)
-    session.subscribe(emit)
-    threading.Thread(target=_json_commands, args=(session,), daemon=True).start()
-    with _Interrupts(session):
-        return run_realtime_started(session)
-
-
-def _json_commands(session: RunningSession) -> None:
-    """Commands on stdin, one JSON object per line: pause, resume, stop, emergency_stop,
-    {"cmd": "adjust", "channel": 1, "delta_ma": 1}."""
-    for line in sys.stdin:
-        try:
-            command: dict[str, Any] = json.loads(line)
-            name = command.get("cmd")
-            if name == "adjust":
-                session.adjust(int(command["channel"]), float(command["delta_ma"]))
-            elif name in ("pause", "resume", "stop", "emergency_stop"):
-                getattr(session, name)()
-            else:
-                raise ValueError(f"unknown command {name!r}")
-        except Exception as exc:  # a bad line is reported, never fatal
-            session.emit("error", message=f"command {line.strip()!r}: {exc}")
-
-
-def run_realtime_started(session: RunningSession) -> State:
-    if session.state is State.ready:
-        session.start()
-    return run_realtime(session)
 
 
 def _live_session(session: RunningSession, dev: Device, titrate: dict[int, Threshold]) -> State:
@@ -270,13 +244,18 @@ def _started(session: RunningSession) -> bool:
     return session.state not in (State.fault, State.stopped, State.completed)
 
 
-def _finish(session: RunningSession, state: State) -> None:
+def _finish(session: RunningSession, state: State, lost: str | None = None) -> None:
     reason = session.end_reason
+    if state is State.fault:
+        raise FaultError(f"fault: {session.fault_detail}; every output was taken to 0")
+    if lost is not None:
+        raise ControllerLost(
+            f"{lost}: the controlling program is gone; the session was ended "
+            f"({reason or state.value}) after {session.elapsed_s():.0f} s, output at 0"
+        )
     if state is State.completed and reason == "completed":
         console.success(f"session completed: {session.protocol.id}, {session.elapsed_s():.0f} s")
         return
-    if state is State.fault:
-        raise FaultError(f"fault: {session.fault_detail}; every output was taken to 0")
     raise StoppedByUser(
         f"session stopped ({reason or state.value}) after {session.elapsed_s():.0f} s"
     )
