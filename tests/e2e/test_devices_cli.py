@@ -64,3 +64,28 @@ def test_scan_finds_the_simulator_and_reports_busy_ports(cli, tmp_path: Path) ->
         rows[free.address]["status"] == "ok" and rows[free.address]["model"] == "tenssim 2-channel"
     )
     assert rows[held.address]["status"] == "busy"
+
+
+def test_reset_clears_a_latched_fault_once_its_cause_is_gone(cli, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """After an emergency stop the device refuses a reset for its hold-off (exit 5, its own
+    reason); after it, `devices reset` clears the latch and output stays at 0."""
+    import time
+
+    from tensctl.drivers.registry import open_driver
+
+    with SimProcess("pty", tmp_path / "sim.jsonl") as sim:
+        with open_driver(sim.address) as driver:
+            driver.identify()
+            driver.emergency_stop()
+        early = cli("devices", "reset", sim.address)
+        time.sleep(3.5)  # the simulator's hold-off after an emergency stop (not asserted on)
+        done = cli("devices", "reset", sim.address, "--json")
+        log = sim.log()
+    assert early.code == 5 and "the device kept its fault" in early.err
+    assert "RESET_TOO_EARLY" in early.err
+    assert done.code == 0 and json.loads(done.out) == {
+        "url": sim.address,
+        "reset": True,
+        "channels": [1, 2],
+    }
+    assert all(e["amplitude_ua"] == 0 for e in log if e["event"] == "output")

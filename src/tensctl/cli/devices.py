@@ -1,4 +1,5 @@
-"""``tensctl devices``: the shipped device profiles, and probing and scanning for devices."""
+"""``tensctl devices``: the shipped device profiles; probing, scanning for and resetting
+devices."""
 
 from __future__ import annotations
 
@@ -12,8 +13,9 @@ from rich.table import Table
 from tensctl.cli import console
 from tensctl.cli.options import JSON_OPTION
 from tensctl.drivers.base import DeviceInfo
-from tensctl.drivers.errors import DeviceBusy, DriverError, LinkLost
+from tensctl.drivers.errors import CommandRefused, DeviceBusy, DriverError, LinkLost
 from tensctl.drivers.registry import DriverOptions, open_driver
+from tensctl.errors import DeviceError
 from tensctl.model.library import device_dirs, library_files
 from tensctl.model.loader import load_device
 
@@ -112,6 +114,30 @@ def probe(
     for ch, z in impedance.items():
         table.add_row(f"channel {ch} impedance", _ohm(z))
     console.out.print(table)
+
+
+@devices_app.command("reset")
+def reset(
+    url: str = typer.Argument(..., help="Device URL: sim://, /dev/ttyUSB0, socket://HOST:PORT"),
+    as_json: bool = JSON_OPTION,
+) -> None:
+    """Clear a device's latched faults (after its own watchdog stopped the output, say).
+
+    Every channel is stopped first; the device clears a fault only once its cause has been
+    gone a while (it says so if not). Output stays at 0: a session starts again from 0."""
+    with open_driver(url) as driver:
+        info = driver.identify()
+        channels = list(range(1, info.channels + 1))
+        driver.stop(channels)
+        try:
+            driver.reset_fault(channels)
+        except CommandRefused as exc:
+            raise DeviceError(f"{url}: the device kept its fault: {exc}") from None
+    if as_json:
+        console.emit_json({"url": url, "reset": True, "channels": channels})
+        return
+    listed = ", ".join(str(ch) for ch in channels)
+    console.out.print(f"{url}: faults cleared on channel(s) {listed}; every output is at 0")
 
 
 @devices_app.command("scan")
