@@ -221,3 +221,18 @@ def test_a_peel_lowers_the_ceiling_and_never_raises_it(lowered: float, held: flo
     s = Supervisor(device(), {1: 30.0})
     assert s.lower_ceiling(1, lowered) == held == s.ceiling_ma(1)
     assert s.limit(1, 50.0, 0.0) <= held
+
+
+@pytest.mark.parametrize("area", [-0.0, 0.0, -4.0, math.nan, math.inf])
+def test_an_electrode_area_that_is_not_a_positive_number_is_refused(area: float) -> None:
+    """Found by the adversarial suite: a zero area divided by zero in the dose checks."""
+    pads = electrodes(Site.forearm_left, area=area)
+    report = check_protocol(protocol(channels=[channel(1, pads)]), device(), {1: 20.0})
+    assert violations(report, "placement.area")
+    assert not violations(report, "current_density")  # no dose judged on a bogus area
+
+
+def test_a_subnormal_peak_is_judged_not_a_crash() -> None:
+    """Found by the adversarial suite: V / (5e-324 mA / 1000) divided by zero."""
+    report = check_protocol(protocol(), device(), {1: 5e-324})
+    assert report.ok

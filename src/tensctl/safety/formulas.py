@@ -58,5 +58,6 @@ def effective_impedance_ohm(
 ) -> float:
     """The highest load the output can drive at ``peak_ma`` (the stage saturates above
     V/I), never below the regulatory floor."""
-    drivable = compliance_v / (peak_ma / 1000.0) if peak_ma > 0 else worst_case_ohm
+    # V · 1000 / mA, not V / (mA / 1000): a subnormal peak would round to 0 A and divide by 0
+    drivable = compliance_v * 1000.0 / peak_ma if peak_ma > 0 else worst_case_ohm
     return max(floor_ohm, min(worst_case_ohm, drivable))

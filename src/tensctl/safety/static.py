@@ -43,6 +43,7 @@ def check_protocol(
     for c_idx, channel in enumerate(protocol.channels):
         used = (electrodes or {}).get(channel.id, channel.electrodes)
         found += _placement(channel, c_idx, used)
+        areas_ok = all(_area_ok(e) for e in used)
         peak = intensities_ma.get(channel.id)
         if peak is None:
             found.append(
@@ -57,7 +58,7 @@ def check_protocol(
             continue
         amplitude_found = _amplitude(protocol, channel, c_idx, peak, device)
         found += amplitude_found
-        if not math.isfinite(peak):  # refused above; no dose can be computed from it
+        if not (math.isfinite(peak) and areas_ok):  # refused; no dose can be computed
             continue
         rms = 0.0
         for p_idx, phase in enumerate(protocol.phases):
@@ -125,6 +126,11 @@ def _session(protocol: Protocol, device: DeviceProfile) -> list[Finding]:
     return out
 
 
+def _area_ok(electrode: Electrode) -> bool:
+    area = electrode.effective_area_cm2
+    return math.isfinite(area) and area > 0
+
+
 def _placement(channel: Channel, c_idx: int, used: Sequence[Electrode]) -> list[Finding]:
     sites = {e.site for e in used}
     path = f"channels[{c_idx}].electrodes"
@@ -144,6 +150,22 @@ def _placement(channel: Channel, c_idx: int, used: Sequence[Electrode]) -> list[
                 channel.id,
             )
         )
+    for e_idx, e in enumerate(used):
+        if not _area_ok(e):
+            out.append(
+                Finding(
+                    "placement.area",
+                    V,
+                    f"channel {channel.id}: electrode area {e.effective_area_cm2!r} cm² is "
+                    "not a finite number above 0 (no density can be judged on it)",
+                    f"{path}[{e_idx}]",
+                    e.effective_area_cm2,
+                    0.0,
+                    "cm²",
+                    "electrode catalogue / area_cm2",
+                    channel.id,
+                )
+            )
     across_front_back = bool(sites & FRONT_CHEST) and bool(sites & UPPER_BACK)
     across_chest = sites >= FRONT_CHEST
     if across_front_back or across_chest:
