@@ -200,6 +200,27 @@ def test_stdin_at_end_of_file_ends_the_session_with_a_ramp_down(
     assert header["end_reason"] == "controller_lost:stdin"
 
 
+def test_stdin_closed_from_the_start_never_starts_the_session(
+    tmp_path: Path, protocol: Path
+) -> None:
+    db = tmp_path / "s.sqlite3"
+    with SimProcess("pty", tmp_path / "sim.jsonl") as sim:
+        done = subprocess.run(
+            run_command(sim.address, "--no-outcomes", "--db", str(db), protocol=protocol),
+            stdin=subprocess.DEVNULL,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        log = sim.log()
+    assert done.returncode == LOST, done.stderr
+    assert "stdin is closed" in done.stderr
+    assert not [a for a in outputs(log) if a > 0]
+    with Store(db, mark_interrupted=False) as store:
+        (header,) = store.sessions()
+    assert header["end_reason"] == "controller_lost:stdin"
+
+
 # ---- bad command lines --------------------------------------------------------------------
 
 

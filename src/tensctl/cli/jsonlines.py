@@ -25,6 +25,7 @@ import json
 import math
 import os
 import queue
+import signal
 import sys
 import threading
 import time
@@ -49,6 +50,19 @@ LOCK_WAIT_S = 2.0  # the session lock not free this long: emergency stop instead
 ENDING_GRACE_S = 10.0  # real seconds for the ramp-down before an emergency stop ends it
 LIVE = frozenset({State.ramping_up, State.stimulating, State.paused})  # a stop ramps these
 LOST_REASON = "controller_lost"  # the session record's end reason
+
+
+def _thread(target: Callable[..., None], name: str, *args: Any) -> threading.Thread:
+    """A daemon thread that never takes SIGINT: the kernel gives a signal to any thread that
+    does not block it, and one taken here may be merged with the next before the main
+    thread runs the handler (a second Ctrl-C, the emergency stop, would be lost)."""
+
+    def masked() -> None:
+        signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+        target(*args)
+
+    return threading.Thread(target=masked, name=name, daemon=True)
+
 
 # ---- stdin: lines with a bound -----------------------------------------------------------
 
@@ -275,10 +289,8 @@ class EventWriter:
         self.lost: str | None = None
         self._busy_since: float | None = None
         self._done = threading.Event()
-        self._writer = threading.Thread(target=self._run, name="tensctl-stdout", daemon=True)
-        self._watch = threading.Thread(
-            target=self._watcher, name="tensctl-stdout-watch", daemon=True
-        )
+        self._writer = _thread(self._run, "tensctl-stdout")
+        self._watch = _thread(self._watcher, "tensctl-stdout-watch")
 
     def start(self) -> None:
         self._writer.start()
@@ -287,7 +299,11 @@ class EventWriter:
     def put(self, event: SessionEvent) -> None:
         if self.lost is not None:
             return
-        line = json.dumps(event.as_dict(), default=str) + "\n"
+        try:
+            line = json.dumps(event.as_dict(), default=str) + "\n"
+        except (TypeError, ValueError) as exc:  # never into the session: it runs under its lock
+            bad = {"event": "error", "elapsed_s": event.elapsed_s, "kind": event.kind}
+            line = json.dumps({**bad, "why": f"event not printable: {exc}"}) + "\n"
         try:
             self._queue.put_nowait(line.encode("utf-8"))
         except queue.Full:
@@ -347,6 +363,7 @@ class Ending:
         self.session = session
         self._lock = threading.Lock()  # guards the flags only: never held while calling out
         self.why: str | None = None  # the session was ended for this
+        self.source = ""  # "stdout" or "stdin": which one went away
         self.late: list[str] = []  # stdout lost after the session had ended on its own
         self._phase = "before"  # before → starting → running → over
 
@@ -359,9 +376,9 @@ class Ending:
                 if source == "stdout":
                     self.late.append(why)
                 return
-            self.why = why
+            self.why, self.source = why, source
         args = (source, why)
-        threading.Thread(target=self._end, args=args, name="tensctl-ending", daemon=True).start()
+        _thread(self._end, "tensctl-ending", *args).start()
 
     def may_start(self) -> bool:
         """False once the program is gone: the session is then not started at all."""
@@ -446,7 +463,7 @@ class JsonLines:
         self.ending = Ending(session)
         self.writer = EventWriter(write or stdout_write(), self.ending.lose)
         self._read = read or stdin_read()
-        self._reader = threading.Thread(target=self._commands, name="tensctl-stdin", daemon=True)
+        self._reader = _thread(self._commands, "tensctl-stdin")
 
     @property
     def lost(self) -> str | None:
@@ -470,7 +487,8 @@ class JsonLines:
         """Start the session (unless the program is gone already) and run it to its end."""
         s = self.session
         self._reader.start()
-        if not self.ending.may_start():
+        if not self.ending.may_start():  # gone during the checks: never started
+            s.end_reason = s.end_reason or f"{LOST_REASON}:{self.ending.source}"
             return s.state
         try:
             if s.state is State.ready:
