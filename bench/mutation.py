@@ -1,6 +1,11 @@
 """Mutation testing of ``tensctl.safety``: every mutant of the safety code must be killed.
 
-    .venv/bin/python bench/mutation.py [--jobs N] [--report-only]
+    .venv/bin/python bench/mutation.py [--jobs N] [--report-only] [--simulator]
+
+``--simulator`` mutates the device's own limit module instead
+(``simulator/tenssim/limits.py``, the second safety layer) against ``tests/sim``. mutmut
+only finds mutated code under ``./``, ``src/`` or ``source/``, so the run happens in a
+staging copy, ``mutants/simulator-stage/``, with ``tenssim`` laid out under ``src/``.
 
 Runs mutmut 3 (the ``dev`` extra) from a clean state: ``mutants/`` is deleted, then
 ``mutmut run`` copies ``src/`` there, mutates ``src/tensctl/safety/*`` and runs
@@ -39,7 +44,16 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 PACKAGE = Path("src/tensctl/safety")
+TESTS = "tests/safety"
 MUTANTS = Path("mutants")
+STAGE = ROOT / "mutants" / "simulator-stage"
+SIMULATOR_CONFIG = """[tool.mutmut]
+source_paths = ["src/"]
+only_mutate = ["src/tenssim/limits.py"]
+also_copy = ["devices/", "protocols/", "tests/"]
+pytest_add_cli_args = ["-p", "no:cacheprovider"]
+pytest_add_cli_args_test_selection = ["tests/sim"]
+"""
 LOG = MUTANTS / "bench-mutation.log"
 
 # a mutant is detected when the tests fail, crash or hang; anything else is a survivor
@@ -134,6 +148,24 @@ class Mutant:
         )
 
 
+def stage_simulator() -> None:
+    """A copy of what the simulator's tests need, ``tenssim`` (and its scenarios, which it
+    finds next to itself) under ``src/``; then work there."""
+    shutil.rmtree(STAGE, ignore_errors=True)
+    (STAGE / "tests").mkdir(parents=True)
+    ignore = shutil.ignore_patterns("__pycache__")
+    shutil.copytree(ROOT / "src" / "tensctl", STAGE / "src" / "tensctl", ignore=ignore)
+    shutil.copytree(ROOT / "simulator" / "tenssim", STAGE / "src" / "tenssim", ignore=ignore)
+    shutil.copytree(ROOT / "simulator" / "scenarios", STAGE / "src" / "scenarios")
+    for data in ("devices", "protocols"):
+        shutil.copytree(ROOT / data, STAGE / data)
+    shutil.copytree(ROOT / "tests" / "sim", STAGE / "tests" / "sim", ignore=ignore)
+    for helper in ("conftest.py", "simproc.py"):
+        shutil.copy(ROOT / "tests" / helper, STAGE / "tests" / helper)
+    (STAGE / "pyproject.toml").write_text(SIMULATOR_CONFIG)
+    os.chdir(STAGE)
+
+
 def run_mutmut(jobs: int) -> float:
     """Delete ``mutants/`` and run mutmut; returns the run time in seconds."""
     shutil.rmtree(MUTANTS, ignore_errors=True)
@@ -203,15 +235,15 @@ def describe(name: str, status: str, path: Path) -> Mutant:
     return Mutant(name, status, path, line_no, where, before, after)
 
 
-def collect() -> tuple[dict[str, int], list[Mutant]]:
+def collect(package: Path) -> tuple[dict[str, int], list[Mutant]]:
     """Counts by status, and every mutant that was not detected."""
     from mutmut.stats import status_by_exit_code
 
     counts: dict[str, int] = {}
     undetected: list[Mutant] = []
-    metas = sorted((MUTANTS / PACKAGE).glob("*.py.meta"))
+    metas = sorted((MUTANTS / package).glob("*.py.meta"))
     if not metas:
-        print(f"no mutmut results in {MUTANTS / PACKAGE}")
+        print(f"no mutmut results in {MUTANTS / package}")
         sys.exit(2)
     for meta in metas:
         path = Path(str(meta.relative_to(MUTANTS)).removesuffix(".meta"))
@@ -239,11 +271,18 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--jobs", type=int, default=2, help="mutants tested at once (2)")
     parser.add_argument("--report-only", action="store_true", help="report on mutants/ as is")
+    parser.add_argument(
+        "--simulator", action="store_true", help="mutate simulator/tenssim/limits.py instead"
+    )
     args = parser.parse_args()
-    os.chdir(ROOT)
+    package, tests = (Path("src/tenssim"), "tests/sim") if args.simulator else (PACKAGE, TESTS)
+    if args.simulator and not args.report_only:
+        stage_simulator()
+    else:
+        os.chdir(STAGE if args.simulator else ROOT)
     elapsed = None if args.report_only else run_mutmut(args.jobs)
 
-    counts, undetected = collect()
+    counts, undetected = collect(package)
     equivalent = [(m, e) for m in undetected for e in KNOWN_EQUIVALENT if m.matches(e)]
     explained = {id(m) for m, _ in equivalent}
     survivors = [m for m in undetected if id(m) not in explained]
@@ -251,7 +290,7 @@ def main() -> int:
     killed = sum(n for status, n in counts.items() if status in DETECTED)
 
     took = f" in {elapsed:.0f} s with {args.jobs} jobs" if elapsed is not None else ""
-    print(f"\nmutmut {version('mutmut')} on {PACKAGE} with tests/safety{took}")
+    print(f"\nmutmut {version('mutmut')} on {package} with {tests}{took}")
     print(f"  mutants     {total:5d}")
     print(f"  killed      {killed:5d}")
     print(f"  timeouts    {counts.get(TIMEOUT, 0):5d}  (the tests hung: detected)")
@@ -265,7 +304,8 @@ def main() -> int:
         print("\nknown equivalent mutants:")
         for m, e in sorted(equivalent, key=lambda p: (str(p[0].file), p[0].line)):
             show(m, f"  — {e.reason}")
-    unused = [e for e in KNOWN_EQUIVALENT if not any(e is f for _, f in equivalent)]
+    equivalents = () if args.simulator else KNOWN_EQUIVALENT  # those are of tensctl.safety
+    unused = [e for e in equivalents if not any(e is f for _, f in equivalent)]
     if unused:
         print("\nKNOWN_EQUIVALENT entries that matched no surviving mutant (stale?):")
         for e in unused:
