@@ -151,3 +151,30 @@ def test_console_script_runs_as_a_process() -> None:
     )
     assert bad.returncode == 3 and "no such file" in bad.stderr
     assert "Traceback" not in bad.stderr
+
+
+def test_a_stop_the_device_never_confirmed_is_not_reported_as_output_at_zero(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A vanished device: the e-stop went out unacknowledged, so the CLI must not say every
+    output was taken to 0 (issue 13)."""
+    import tensctl
+    from tensctl.cli.run import _finish
+    from tensctl.drivers.errors import LinkLost
+    from tensctl.errors import FaultError
+
+    with tensctl.connect("sim://", virtual=True, journal=False) as dev:
+        s = dev.session("brief-intense", intensity=15.0, screened=True)
+        s.run_for(10)
+
+        def gone() -> None:
+            raise LinkLost("sim://: no reply")
+
+        monkeypatch.setattr(s.driver, "emergency_stop", gone)
+        s.fault("link_lost", "the device stopped answering")
+        with pytest.raises(FaultError) as caught:
+            _finish(s, s.state)
+        monkeypatch.undo()
+        s.close()
+    message = str(caught.value)
+    assert "did not confirm" in message and "taken to 0" not in message

@@ -274,7 +274,14 @@ def _started(session: RunningSession) -> bool:
 def _finish(session: RunningSession, state: State, lost: str | None = None) -> None:
     reason = session.end_reason
     if state is State.fault:
-        raise FaultError(f"fault: {session.fault_detail}; every output was taken to 0")
+        detail = session.fault_detail
+        if "not acknowledged" in detail:  # the stop went out; the device never confirmed it
+            raise FaultError(
+                f"fault: {detail}; the device did not confirm that its output is at 0 — its "
+                "own watchdog stops it once the controller is silent: check the patient and "
+                "the device"
+            )
+        raise FaultError(f"fault: {detail}; every output was taken to 0")
     if lost is not None:
         raise ControllerLost(
             f"{lost}: the controlling program is gone; the session was ended "
