@@ -72,7 +72,30 @@ class Equivalent:
     reason: str
 
 
+_SECONDARY_BOUNDS = "if not (0 < amp <= PERMILLE and width > 0):"
+_BALANCE = "the balance check right after refuses it with the same OUT_OF_RANGE"
+
 KNOWN_EQUIVALENT: tuple[Equivalent, ...] = (
+    # simulator/tenssim/limits.py (--simulator)
+    Equivalent(
+        "limits.Limits.check_configure",
+        _SECONDARY_BOUNDS,
+        "if not (0 <= amp <= PERMILLE and width > 0):",
+        f"a secondary amplitude of 0 carries no charge, so {_BALANCE}",
+    ),
+    Equivalent(
+        "limits.Limits.check_configure",
+        _SECONDARY_BOUNDS,
+        "if not (0 < amp <= PERMILLE and width >= 0):",
+        f"a secondary width of 0 carries no charge, so {_BALANCE}",
+    ),
+    Equivalent(
+        "limits.Limits.check_configure",
+        _SECONDARY_BOUNDS,
+        "if not (0 < amp <= PERMILLE and width > 1):",
+        f"a 1 permille width with amp <= 1000 permille is never within 1 % of balance, so "
+        f"{_BALANCE}",
+    ),
     Equivalent(
         "rules.envelope",
         'lo = Limit(lo.key, dev_range.min, unit, src, "S")',
