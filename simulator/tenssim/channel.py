@@ -71,6 +71,8 @@ class Channel:
     baseline_ohm: float | None = None  # load at START, measured at baseline_width_us
     baseline_width_us: int = 100
     increases: deque[tuple[float, int]] = field(default_factory=deque)
+    rms_rises: deque[tuple[float, int]] = field(default_factory=deque)
+    """(time, µA r.m.s.) of each re-configuration while on that raised the r.m.s. current."""
     pulses: float = 0.0
     delivered_charge_pc: float = 0.0
     net_charge_pc: float = 0.0
@@ -155,6 +157,12 @@ class Channel:
             self.increases.popleft()
         return sum(step for _, step in self.increases)
 
+    def rms_risen_within(self, now_s: float) -> int:
+        """µA r.m.s. that re-configurations while on raised in the last 1 s."""
+        while self.rms_rises and now_s - self.rms_rises[0][0] >= 1.0:
+            self.rms_rises.popleft()
+        return sum(step for _, step in self.rms_rises)
+
     # ---- faults ------------------------------------------------------------------------
 
     def zero(self) -> bool:
@@ -162,6 +170,7 @@ class Channel:
         changed = self.running or self.amplitude_ua != 0
         self.running, self.amplitude_ua = False, 0
         self.increases.clear()
+        self.rms_rises.clear()
         return changed
 
     def trip(self, flags: Fault, now_s: float, counts: bool = True) -> None:

@@ -21,6 +21,7 @@ from tensctl.wire.messages import (
     Stop,
 )
 from tenssim import monitor
+from tenssim.limits import rms_rise_ua
 
 if TYPE_CHECKING:
     from tenssim.firmware import Firmware
@@ -46,9 +47,13 @@ def _configure(fw: Firmware, m: Configure, now_s: float) -> Result:
     if error:
         return error
     if ch.output_on and ch.config is not None:
-        error = fw.limits.check_reconfigure(ch.config, m)
+        risen = ch.rms_risen_within(now_s)
+        error = fw.limits.check_reconfigure(ch.config, m, ch.amplitude_ua, risen)
         if error:
             return error
+        rise = rms_rise_ua(ch.config, m, ch.amplitude_ua)
+        if rise > 0:
+            ch.rms_rises.append((now_s, rise))
     ch.config = m
     return b""
 

@@ -15,6 +15,7 @@ then the secondary phase (``secondary_width_permille`` of the width at
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 from tensctl.model.device import DeviceProfile
@@ -33,6 +34,14 @@ MAX_RMS_UA = 50_000  # IEC 60601-2-10 as quoted in device manuals [Q]
 INTERPHASE_GAP_US = 20  # [E] the simulated output stage's fixed gap between the phases
 MIN_PULSE_GAP_US = 100  # [E] least quiet time from one pulse's end to the next one's start
 PERMILLE = 1000
+# host-driven modulation while on: the r.m.s. current may rise only as the amplitude may —
+# at most 1 mA per frame and 4 mA over any 1 s [E] (the reference's slew limit, in r.m.s.)
+MODULATION_RMS_STEP_UA = 1000
+MODULATION_RMS_RATE_UA_PER_S = 4000
+# absolute limits no profile raises (tensctl.safety.limits: amplitude_peak_max_ma,
+# device_watchdog_abs_max_ms) [E]: the firmware clamps a profile beyond them
+ABSOLUTE_MAX_AMPLITUDE_UA = 130_000
+ABSOLUTE_MAX_WATCHDOG_MS = 2000
 # r.m.s.² in µA² is A² · pulses in 1 s · pw · (1e9 + a‰² · w‰) / 1e15 (see rms_factor)
 _RMS_SCALE = 10**15
 
@@ -94,6 +103,15 @@ def rms_ua(c: Configure, amplitude_ua: int) -> float:
     return float((amplitude_ua * amplitude_ua * rms_factor(c) / _RMS_SCALE) ** 0.5)
 
 
+def rms_rise_ua(old: Configure, new: Configure, amplitude_ua: int) -> int:
+    """How much the r.m.s. current at ``amplitude_ua`` rises from ``old`` to ``new``, in
+    whole µA rounded up (0 or less: it does not rise)."""
+    a2 = amplitude_ua * amplitude_ua
+    before = math.isqrt(a2 * rms_factor(old) // _RMS_SCALE)  # rounded down
+    after = math.isqrt(a2 * rms_factor(new) // _RMS_SCALE) + 1  # rounded up
+    return after - before if rms_factor(new) > rms_factor(old) else 0
+
+
 def pulses_overlap(c: Configure, frequency_mhz: int, pulse_width_us: int) -> bool:
     """True unless primary + interphase gap + secondary + the minimum quiet time is shorter
     than the period between consecutive pulses (1/f, also inside a burst's train)."""
@@ -126,14 +144,14 @@ class Limits:
     def from_profile(cls, p: DeviceProfile) -> Limits:
         return cls(
             channels=p.channels,
-            max_amplitude_ua=round(p.amplitude.max_ma * 1000),
+            max_amplitude_ua=min(round(p.amplitude.max_ma * 1000), ABSOLUTE_MAX_AMPLITUDE_UA),
             pulse_width_min_us=round(p.pulse_width_us.min),
             pulse_width_max_us=round(p.pulse_width_us.max),
             frequency_min_mhz=round(p.frequency_hz.min * 1000),
             frequency_max_mhz=round(p.frequency_hz.max * 1000),
             max_charge_pc=round(p.max_charge_per_phase_uc * 1e6),
             compliance_v=p.compliance_voltage_v,
-            watchdog_s=p.watchdog_ms / 1000,
+            watchdog_s=min(p.watchdog_ms, ABSOLUTE_MAX_WATCHDOG_MS) / 1000,
             slew_step_ua=round(p.slew.max_step_ma * 1000),
             slew_rate_ua_per_s=round(p.slew.max_rate_ma_per_s * 1000),
             waveforms=frozenset(_WAVEFORMS[w.value] for w in p.waveforms),
@@ -221,21 +239,30 @@ class Limits:
             return ErrorCode.OUT_OF_RANGE
         return None
 
-    def check_reconfigure(self, old: Configure, new: Configure) -> ErrorCode | None:
+    def check_reconfigure(
+        self, old: Configure, new: Configure, amplitude_ua: int, risen_ua: int = 0
+    ) -> ErrorCode | None:
         """A new configuration while the output is above 0 (already within limits at the
         present amplitude): the waveform and the mode stay, and the r.m.s. current may not
         rise — except host-driven modulation (a profile listing ``modulated``), whose
-        continuous train may move frequency and pulse width inside the limits."""
+        continuous train may move frequency and pulse width up only at the r.m.s. slew
+        limit: at most 1 mA r.m.s. per frame and 4 mA over any 1 s (``risen_ua`` already
+        risen in the last second; see :func:`rms_rise_ua`)."""
         if (old.waveform, old.mode) != (new.waveform, new.mode):
             return ErrorCode.NOT_AT_ZERO
-        if rms_factor(new) <= rms_factor(old):
+        rise = rms_rise_ua(old, new, amplitude_ua)
+        if rise <= 0:
             return None
         modulating = (
             self.host_modulation
             and new.mode == ModeCode.CONTINUOUS
             and secondary(new) == secondary(old)
         )
-        return None if modulating else ErrorCode.NOT_AT_ZERO
+        if not modulating:
+            return ErrorCode.NOT_AT_ZERO
+        if rise > MODULATION_RMS_STEP_UA or risen_ua + rise > MODULATION_RMS_RATE_UA_PER_S:
+            return ErrorCode.NOT_AT_ZERO
+        return None
 
     def check_increase(self, step_ua: int, window_ua: int) -> ErrorCode | None:
         """An increase of ``step_ua`` on top of ``window_ua`` already risen in the last 1 s."""

@@ -240,3 +240,55 @@ def test_host_modulation_moves_a_continuous_train_inside_the_limits() -> None:
     bench = Bench().running(1, 2000)
     bench.ok(configure(1, 125, 200))
     assert rms_factor(configure(1, 125, 200)) > rms_factor(configure(1, 100, 200))
+
+
+# ---- the audit's phase-boundary jump, on a profile that lets the host modulate ------------
+
+
+def test_a_jump_in_rms_at_any_amplitude_is_refused_even_with_host_modulation() -> None:
+    # 60 mA at 2 Hz / 50 µs is 0.6 mA r.m.s.; 200 Hz / 400 µs would be 24 mA in one frame
+    assert LIMITS.host_modulation
+    bench = Bench().running(1, 60_000, hz=2, pw=50)
+    config = bench.ch(1).config
+    assert bench.refused(configure(1, 200, 400)) == ErrorCode.NOT_AT_ZERO
+    assert_unchanged(bench, 60_000, True, config)
+
+
+def test_host_modulation_raises_rms_only_at_the_rms_slew_limit() -> None:
+    # 50 mA at 100 Hz: 10 mA r.m.s. at 200 µs, 14.1 mA at 400 µs; +10 µs adds about 0.25 mA
+    bench = Bench()
+    bench.ch(1).load = Load(series_ohm=400.0, parallel_ohm=400.0)  # driven at 50 mA in 120 V
+    bench.running(1, 50_000)
+    pw, risen = 200, 0.0
+    while pw < 400:
+        wider = configure(1, 100, pw + 10)
+        rise = rms_ua(wider, 50_000) - rms_ua(configure(1, 100, pw), 50_000)
+        code = bench.refused(wider) if risen + rise > 4_000 else None
+        if code is not None:
+            break
+        bench.ok(wider)
+        pw, risen = pw + 10, risen + rise
+    assert code == ErrorCode.NOT_AT_ZERO  # the next step would pass 4 mA r.m.s. within 1 s
+    assert 3_700 < risen <= 4_000 and bench.ch(1).config == configure(1, 100, pw)
+    bench.heartbeats(bench.t + 1.01)  # a second later the window is empty again
+    bench.ok(configure(1, 100, pw + 10))
+
+
+def test_a_single_modulation_step_above_1_ma_rms_is_refused() -> None:
+    bench = Bench().running(1, 20_000)  # 4 mA r.m.s. at 100 Hz, 200 µs
+    assert rms_ua(configure(1, 200, 200), 20_000) - 4_000 > 1_000
+    assert bench.refused(configure(1, 200, 200)) == ErrorCode.NOT_AT_ZERO
+    bench.ok(configure(1, 120, 200))  # +0.38 mA r.m.s.
+
+
+def test_a_profile_beyond_the_absolute_limits_is_clamped_by_the_firmware() -> None:
+    big = PROFILE.model_copy(
+        update={
+            "amplitude": PROFILE.amplitude.model_copy(update={"max_ma": 1000}),
+            "watchdog_ms": 60_000,
+        }
+    )
+    limits = Limits.from_profile(big)
+    assert limits.max_amplitude_ua == 130_000 and limits.watchdog_s == 2.0
+    assert limits.check_charge(configure(1, 2, 50), 130_001) == ErrorCode.OUT_OF_RANGE
+    assert limits.check_charge(configure(1, 2, 50), 130_000) is None
