@@ -11,6 +11,7 @@ Judged on the simulator's own output (its status and its output log), in virtual
 from __future__ import annotations
 
 import itertools
+import math
 from typing import Any
 
 import pytest
@@ -20,7 +21,7 @@ from tenssim.scenario import ScenarioEvent
 
 from tensctl.engine.control import may_raise_rms
 from tensctl.engine.states import State
-from tensctl.errors import SafetyRefused, WrongState, exit_code
+from tensctl.errors import InputError, SafetyRefused, WrongState, exit_code
 from tensctl.model.loader import parse_protocol
 
 EVENT: TypeAdapter[Any] = TypeAdapter(ScenarioEvent)
@@ -132,10 +133,27 @@ def test_resume_after_a_long_pause_starts_at_zero() -> None:
         s.run_for(20)
         assert device_output_ua(dev) == 0
         warned = [e for e in history(s, "warning") if e.data.get("rule") == "resume"]
-        assert "resuming at 0 mA" in warned[-1].data["message"]
+        assert "resuming at channel 1 0 mA" in warned[-1].data["message"]
         assert s.adjust(1, +3) == 3.0  # the operator raises it with the patient
         s.run_for(5)
         assert device_output_ua(dev) == 3_000
+
+
+def test_short_pauses_in_a_row_do_not_climb_back_to_a_level_not_felt_lately() -> None:
+    """Five pauses of 59 s with 0.3 s of output between them: after the first, no more than
+    the 0.3 s slew-limited ramp (3 mA) was felt in any minute, so the output may not climb
+    back to 30 mA (found by a review)."""
+    with device() as dev, session(dev, protocol="conventional-hf", intensity=30.0) as s:
+        s.run_for(60)
+        assert device_output_ua(dev) == 30_000
+        for _ in range(5):
+            s.pause()
+            s.run_for(59)
+            s.resume()
+            s.run_for(0.3)
+        s.run_for(20)
+        assert device_output_ua(dev) <= 3_000
+        assert s.targets_ma[1] <= 3.0
 
 
 def test_resume_after_a_short_pause_returns_to_the_level_just_felt() -> None:
@@ -246,3 +264,27 @@ def test_may_raise_rms_is_false_only_when_nothing_grows() -> None:
             secondary_width_ratio=2.0,
         ),
     )
+
+
+@pytest.mark.parametrize(
+    ("channel", "delta"),
+    [(True, 1.0), (1.0, 1.0), ("1", 1.0), (1, True), (1, "1"), (1, None), (1, math.nan)],
+    ids=repr,
+)
+def test_adjust_takes_only_a_channel_id_and_a_finite_number(channel: Any, delta: Any) -> None:
+    with device() as dev, session(dev) as s:
+        s.run_for(10)
+        with pytest.raises(InputError):
+            s.adjust(channel, delta)
+        assert s.targets_ma[1] == 15.0 and s.state is State.stimulating
+
+
+def test_after_an_open_circuit_a_device_that_cannot_measure_the_load_is_not_reset() -> None:
+    with device("sim://?scenario=electrode-off") as dev, session(dev) as s:
+        s.run_for(8)
+        assert "open_circuit" in s.fault_detail
+        s.clock.advance(11)  # type: ignore[attr-defined]  # electrode back on at 15 s
+        dev.driver.measure_impedance = lambda ch: math.nan  # type: ignore[method-assign]
+        with pytest.raises(SafetyRefused, match="does not measure"):
+            s.reset()
+        assert s.state is State.fault

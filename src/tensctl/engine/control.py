@@ -13,6 +13,7 @@ events (faults, reboot, link loss) turned into faults.
 from __future__ import annotations
 
 import math
+from collections import deque
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -53,9 +54,21 @@ class RunState:
     judged_s: dict[int, float] = field(default_factory=dict)
     seen_updates: int = -1
     tick_due_s: float | None = None
+    levels: dict[int, deque[tuple[float, float]]] = field(default_factory=dict)
+    """(clock time, amplitude sent) per channel, for what the patient felt lately."""
 
     def __post_init__(self) -> None:
         self.sent_ma = {ch: 0.0 for ch in self.channels}
+        self.levels = {ch: deque() for ch in self.channels}
+
+    def felt_ma(self, channel: int, now_s: float, window_s: float) -> float:
+        """The highest level channel ``channel`` delivered in the last ``window_s``: the one
+        in force when the window began, and every one sent since."""
+        history = self.levels[channel]
+        start = now_s - window_s
+        while len(history) > 1 and history[1][0] <= start:
+            history.popleft()  # the level in force at the window's start is kept
+        return max((level for _, level in history), default=0.0)
 
 
 def heartbeat_interval_s(watchdog_ms: float, virtual: bool) -> float:
@@ -247,6 +260,7 @@ def send_levels(s: Session, wanted: dict[int, float]) -> dict[int, float]:
             raise
         s.supervisor.sent(ch, allowed, now)
         s.progress.sent_ma[ch] = allowed
+        s.progress.levels[ch].append((now, allowed))
         s.progress.last_sent_s = now
         s.emit("setpoint", channel=ch, amplitude_ma=allowed)
     return dict(s.progress.sent_ma)

@@ -37,6 +37,8 @@ TERMINAL = frozenset({State.completed, State.fault, State.stopped})
 RESUME_MEMORY_S = 60.0
 """A level not felt for this long is not gone back to on its own (resume after a long pause
 starts at 0 and the operator raises it with the patient)."""
+ELECTRODE_FAULTS = frozenset({"open_circuit", "peel", "compliance"})
+"""Faults the host detects from the load: a reset needs the host's own measurement."""
 CEILING_TOLERANCE_MA = 1e-6  # float noise in summed steps must not refuse a legal request
 
 
@@ -243,24 +245,27 @@ class Session:
             control.guarded(self, control.send_levels, {ch: 0.0 for ch in self.channels})
 
     def resume(self) -> None:
-        """Back to the protocol after a pause. After a long pause the levels start at 0
-        (nothing climbs on its own to a level the patient has not felt in the last
-        minute): the operator raises them again with the patient."""
+        """Back to the protocol after a pause. No channel climbs on its own above the most
+        it delivered in the last minute (after a long pause that is 0, however the pauses
+        came): the operator raises it again with the patient."""
         with self.lock:
             self.require(Trigger.resume, "resume")
-            paused_s = self.clock.now() - self.progress.pause_started_s
+            now = self.clock.now()
+            paused_s = now - self.progress.pause_started_s
             self.progress.paused_total_s += paused_s
-            if paused_s >= RESUME_MEMORY_S and any(v > 0 for v in self.targets_ma.values()):
-                before = dict(self.targets_ma)
-                self.targets_ma = dict.fromkeys(self.targets_ma, 0.0)
+            felt = {ch: self.progress.felt_ma(ch, now, RESUME_MEMORY_S) for ch in self.targets_ma}
+            lowered = {ch: v for ch, v in self.targets_ma.items() if v > felt[ch]}
+            if lowered:
+                self.targets_ma = {ch: min(v, felt[ch]) for ch, v in self.targets_ma.items()}
                 self.timeline = Timeline(self.protocol, self.targets_ma)
-                levels = ", ".join(f"channel {ch} {v:g} mA" for ch, v in before.items())
+                was = ", ".join(f"channel {ch} {v:g} mA" for ch, v in lowered.items())
+                now_at = ", ".join(f"channel {ch} {self.targets_ma[ch]:g} mA" for ch in lowered)
                 self.emit(
                     "warning",
                     rule="resume",
-                    message=f"paused {paused_s / 60:.1f} min: resuming at 0 mA, raise the "
-                    f"intensity with the patient (it was {levels})",
-                    previous_ma=before,
+                    message=f"paused {paused_s / 60:.1f} min: resuming at {now_at}, the most "
+                    f"felt in the last minute; raise it with the patient (it was {was})",
+                    previous_ma=lowered,
                 )
             self.fire(Trigger.resume)
 
@@ -275,8 +280,29 @@ class Session:
     def adjust(self, channel: int, delta_ma: float) -> float:
         """Raise or lower one channel's target (within its ceiling); a decrease goes out at
         once, an increase at the slew limit. Returns the new target."""
-        if channel not in self.channels or not math.isfinite(delta_ma):
-            raise InputError([Problem(f"cannot adjust channel {channel} by {delta_ma}", "<api>")])
+        if (
+            isinstance(channel, bool)
+            or not isinstance(channel, int)
+            or channel not in self.channels
+        ):
+            known = ", ".join(str(ch) for ch in self.channels)
+            raise InputError(
+                [Problem(f"no channel {channel!r} (channels: {known})", "<api>", path="channel")]
+            )
+        if (
+            isinstance(delta_ma, bool)
+            or not isinstance(delta_ma, int | float)
+            or not math.isfinite(delta_ma)
+        ):
+            raise InputError(
+                [
+                    Problem(
+                        f"expected a finite number of mA, found {delta_ma!r}",
+                        "<api>",
+                        path="delta_ma",
+                    )
+                ]
+            )
         with self.lock:
             if channel not in self.targets_ma:
                 raise InputError([Problem(f"channel {channel} has no target yet", "<api>")])
@@ -348,7 +374,8 @@ class Session:
         A reset the evidence or the device refuses leaves the fault latched."""
         with self.lock:
             self.require(Trigger.reset, "reset")
-            self._electrodes_on("not resetting")
+            cause = self._cause[0] if self._cause else ""
+            self._electrodes_on("not resetting", need_measurement=cause in ELECTRODE_FAULTS)
             self.fire(Trigger.reset)
             if self.state is not State.ready:
                 raise SafetyRefused("the device did not clear its fault: the fault stays latched")
@@ -362,15 +389,21 @@ class Session:
                 self.supervisor.zeroed(ch)
         self.check()
 
-    def _electrodes_on(self, doing: str) -> None:
+    def _electrodes_on(self, doing: str, need_measurement: bool) -> None:
         """Measure every channel's load (output is 0): an electrode that is still off is
-        the host's own evidence that an open-circuit or peel fault has not gone away."""
+        the host's own evidence that an open-circuit or peel fault has not gone away. After
+        such a fault a device that cannot measure the load gives no evidence: refused."""
         open_ohm = limit("open_circuit_ohm").value
         for ch in self.channels:
             try:
                 z = self.driver.measure_impedance(ch)
             except (DriverError, LinkLost) as exc:
                 raise SafetyRefused(f"{doing}: cannot measure channel {ch}: {exc}") from None
+            if math.isnan(z) and need_measurement:
+                raise SafetyRefused(
+                    f"{doing}: this device does not measure channel {ch}'s load, so nothing "
+                    "shows the electrode is back on; check it and start a new session"
+                )
             if not math.isnan(z) and not z <= open_ohm:
                 raise SafetyRefused(
                     f"{doing}: channel {ch} electrode still not attached "
