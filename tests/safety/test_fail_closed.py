@@ -236,3 +236,13 @@ def test_a_subnormal_peak_is_judged_not_a_crash() -> None:
     """Found by the adversarial suite: V / (5e-324 mA / 1000) divided by zero."""
     report = check_protocol(protocol(), device(), {1: 5e-324})
     assert report.ok
+
+
+@pytest.mark.parametrize(("trains", "refused"), [(0.0, True), (-1.0, True), (0.5, False)])
+def test_a_train_rate_that_is_not_positive_is_refused_not_a_crash(
+    trains: float, refused: bool
+) -> None:
+    """Found by mutation testing: a bypassed model's 0 trains/s divided by zero."""
+    rate = Burst.model_construct(type="burst", pulses_per_train=2, train_rate_hz=trains)
+    report = check_protocol(protocol(phases=[phase(mode=rate)]), device(), {1: 10.0})
+    assert bool(violations(report, "envelope.pulse_train")) is refused

@@ -6,6 +6,8 @@ changes live. Part of the static check (:func:`tensctl.safety.static.check_proto
 
 from __future__ import annotations
 
+import math
+
 from tensctl.model.device import DeviceProfile
 from tensctl.model.modes import Alternating, Burst, Modulated
 from tensctl.model.protocol import Phase, Protocol, Waveform
@@ -108,7 +110,10 @@ def pulse_train(phase: Phase, path: str) -> list[Finding]:
         mode = phase.mode
         if isinstance(mode, Burst):
             # from the last pulse of a train to the first of the next
-            between_us = 1e6 / mode.train_rate_hz - (mode.pulses_per_train - 1) * period_us
+            rate = mode.train_rate_hz  # not a rate > 0 (model bypassed): nan, refused below
+            between_us = (
+                1e6 / rate - (mode.pulses_per_train - 1) * period_us if rate > 0 else math.nan
+            )
             if not between_us >= period_us:
                 out.append(
                     Finding(
