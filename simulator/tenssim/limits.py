@@ -240,7 +240,7 @@ class Limits:
         return None
 
     def check_reconfigure(
-        self, old: Configure, new: Configure, amplitude_ua: int, risen_ua: int = 0
+        self, old: Configure, new: Configure, amplitude_ua: int, risen_ua: int
     ) -> ErrorCode | None:
         """A new configuration while the output is above 0 (already within limits at the
         present amplitude): the waveform and the mode stay, and the r.m.s. current may not

@@ -7,10 +7,13 @@ from __future__ import annotations
 import pytest
 from harness import PROFILE, Bench, configure
 from tenssim.limits import (
+    MODULATION_RMS_RATE_UA_PER_S,
+    MODULATION_RMS_STEP_UA,
     Limits,
     pulses_in_window,
     pulses_overlap,
     rms_factor,
+    rms_rise_ua,
     rms_ua,
 )
 from tenssim.load import Load
@@ -292,3 +295,19 @@ def test_a_profile_beyond_the_absolute_limits_is_clamped_by_the_firmware() -> No
     assert limits.max_amplitude_ua == 130_000 and limits.watchdog_s == 2.0
     assert limits.check_charge(configure(1, 2, 50), 130_001) == ErrorCode.OUT_OF_RANGE
     assert limits.check_charge(configure(1, 2, 50), 130_000) is None
+
+
+def test_the_modulation_rms_slew_limits_are_inclusive() -> None:
+    # 100 → 150 Hz at 200 µs: the amplitudes at which the r.m.s. rises exactly 1 mA, and 1 µA more
+    old, new = configure(1, 100, 200), configure(1, 150, 200)
+
+    def amplitude_for(rise: int) -> int:
+        return next(a for a in range(1, 130_001) if rms_rise_ua(old, new, a) == rise)
+
+    exact, over = amplitude_for(MODULATION_RMS_STEP_UA), amplitude_for(MODULATION_RMS_STEP_UA + 1)
+    assert LIMITS.check_reconfigure(old, new, exact, 0) is None
+    assert LIMITS.check_reconfigure(old, new, over, 0) == ErrorCode.NOT_AT_ZERO
+    small = configure(1, 110, 200)
+    left = MODULATION_RMS_RATE_UA_PER_S - rms_rise_ua(old, small, 20_000)
+    assert LIMITS.check_reconfigure(old, small, 20_000, left) is None
+    assert LIMITS.check_reconfigure(old, small, 20_000, left + 1) == ErrorCode.NOT_AT_ZERO
