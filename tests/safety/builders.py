@@ -9,6 +9,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from tensctl.model.device import AmplitudeSpec, DeviceProfile, SlewSpec
 from tensctl.model.electrodes import Electrode, Site
 from tensctl.model.loader import load_device
@@ -22,6 +24,7 @@ from tensctl.model.protocol import (
     SessionLimits,
     Waveform,
 )
+from tensctl.safety import LIMITS, Finding, Severity
 from tensctl.safety.supervisor import Reading
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -113,3 +116,35 @@ def reading(**changes: float | bool) -> Reading:
         "pulse_width_us": 200.0,
     }
     return Reading(**(base | changes))  # type: ignore[arg-type]
+
+
+def cite(key: str) -> str:
+    return LIMITS[key].cite()
+
+
+def lim(key: str) -> float:
+    return LIMITS[key].value
+
+
+def expect(
+    rule: str,
+    severity: Severity,
+    message: str,
+    path: str,
+    value: float | str | None = None,
+    limit: float | str | None = None,
+    unit: str = "",
+    source: str = "",
+    channel: int | None = None,
+    rel: float = 1e-6,
+) -> Finding:
+    """A finding to compare with; numbers compare to within ``rel`` (float noise)."""
+
+    def approx(x: float | str | None) -> float | str | None:
+        if isinstance(x, float):
+            return pytest.approx(x, rel=rel, abs=1e-12)  # type: ignore[no-any-return]
+        return x
+
+    return Finding(
+        rule, severity, message, path, approx(value), approx(limit), unit, source, channel
+    )

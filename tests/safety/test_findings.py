@@ -14,7 +14,7 @@ from __future__ import annotations
 import math
 
 import pytest
-from builders import channel, device, electrodes, phase, protocol, reading
+from builders import channel, cite, device, electrodes, expect, lim, phase, protocol, reading
 
 from tensctl.model.device import LiveParameter, UseClass
 from tensctl.model.electrodes import Electrode, Site
@@ -34,39 +34,10 @@ V, W, D = Severity.violation, Severity.warning, Severity.diagnostic
 SIM = "device profile tenssim-2ch"
 
 
-def cite(key: str) -> str:
-    return LIMITS[key].cite()
-
-
-def lim(key: str) -> float:
-    return LIMITS[key].value
-
-
 def only(report: SafetyReport, rule: str) -> Finding:
     found = [f for f in report.findings if f.rule == rule]
     assert len(found) == 1, found
     return found[0]
-
-
-def expect(
-    rule: str,
-    severity: Severity,
-    message: str,
-    path: str,
-    value: float | str | None = None,
-    limit: float | str | None = None,
-    unit: str = "",
-    source: str = "",
-    channel: int | None = None,
-) -> Finding:
-    """A finding to compare with; numbers compare to within float noise."""
-
-    def approx(x: float | str | None) -> float | str | None:
-        return pytest.approx(x) if isinstance(x, float) else x  # type: ignore[return-value]
-
-    return Finding(
-        rule, severity, message, path, approx(value), approx(limit), unit, source, channel
-    )
 
 
 # --- the protocol, its session and the device's envelope ---------------------------------

@@ -16,9 +16,11 @@ boundary, and the supervisor's ceiling.
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import pytest
-from builders import channel, device, electrodes, phase, protocol
+from builders import channel, cite, device, electrodes, lim, phase, protocol
+from builders import expect as shared_expect
 
 from tensctl.model.electrodes import Site
 from tensctl.model.modes import Alternating, AlternatingStep, Burst
@@ -32,36 +34,10 @@ TRAIN = "envelope.pulse_train"
 GAP_CITE = LIMITS["pulse_gap_min_us"].cite()
 
 
-def cite(key: str) -> str:
-    return LIMITS[key].cite()
-
-
-def lim(key: str) -> float:
-    return LIMITS[key].value
-
-
-def expect(
-    rule: str,
-    severity: Severity,
-    message: str,
-    path: str,
-    value: float | str | None = None,
-    limit: float | str | None = None,
-    unit: str = "",
-    source: str = "",
-    channel: int | None = None,
-) -> Finding:
+def expect(*args: Any, **kwargs: Any) -> Finding:
     """A finding to compare with. Numbers compare to within float noise only (1e-12
     relative): a limit moved by one part in a million must not pass for the same."""
-
-    def approx(x: float | str | None) -> float | str | None:
-        if isinstance(x, float):
-            return pytest.approx(x, rel=1e-12, abs=1e-12)  # type: ignore[return-value]
-        return x
-
-    return Finding(
-        rule, severity, message, path, approx(value), approx(limit), unit, source, channel
-    )
+    return shared_expect(*args, rel=1e-12, **kwargs)
 
 
 def of(report: SafetyReport, rule: str, path: str | None = None) -> list[Finding]:
