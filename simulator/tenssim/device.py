@@ -34,13 +34,14 @@ class SimDevice:
         reset_clear_s: float = RESET_CLEAR_S,
         personality: str = "native",
         lenient_watchdog: bool = False,
+        speed: float = 1.0,
     ) -> None:
         self.lock = threading.RLock()  # transports may feed and tick from different threads
         self.log = log
         self.scenario = scenario or sc.Scenario(format_version=1, id="none")
         self.link = Link(seed)
         self.firmware = Firmware(
-            profile, now_s, serial, log, telemetry_interval_s, reset_clear_s=reset_clear_s
+            profile, now_s, serial, log, telemetry_interval_s, reset_clear_s, speed
         )
         for number, spec in self.scenario.loads.items():
             if number <= len(self.firmware.channels):

@@ -73,6 +73,7 @@ class Firmware:
         log: LogSink = _no_log,
         telemetry_interval_s: float = TELEMETRY_INTERVAL_S,
         reset_clear_s: float = RESET_CLEAR_S,
+        speed: float = 1.0,
     ) -> None:
         self.telemetry_interval_s = telemetry_interval_s
         self.reset_clear_s = reset_clear_s  # how long a cause must be gone before a reset
@@ -84,6 +85,9 @@ class Firmware:
             log,
         )
         self.channels = [Channel(n) for n in range(1, self.limits.channels + 1)]
+        # the watchdog catches a silent host, and a host is as slow at every speed: on a
+        # clock running ``speed`` times real time (``--speed``) it waits as long in real time
+        self.watchdog_period_s = self.limits.watchdog_s * speed
         self.battery_low = False
         self.pushed: list[Message] = []
         self._snapshot: list[tuple[bool, int]] | None = None
@@ -215,7 +219,7 @@ class Firmware:
         t0 = self.last_tick_s
         if now_s <= t0:
             return out  # no time has passed: nothing to account or watch
-        deadline = self.last_valid_s + self.limits.watchdog_s
+        deadline = self.last_valid_s + self.watchdog_period_s
         if now_s >= deadline and any(ch.running for ch in self.channels):
             # the model's timer fires at the deadline; how late this tick noticed is logged
             self.log(

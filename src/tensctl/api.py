@@ -24,7 +24,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
-from tensctl.api_args import check_patient, per_channel, thresholds_of
+from tensctl.api_args import check_patient, check_speed, per_channel, thresholds_of
 from tensctl.drivers.base import DeviceInfo, Driver
 from tensctl.drivers.errors import LinkLost
 from tensctl.drivers.registry import DriverOptions, open_driver
@@ -32,7 +32,7 @@ from tensctl.engine.clock import Clock, RealClock, ScaledClock, VirtualClock
 from tensctl.engine.runner import run, run_realtime
 from tensctl.engine.session import TERMINAL, Session
 from tensctl.engine.states import State
-from tensctl.errors import DeviceError, UsageError
+from tensctl.errors import DeviceError
 from tensctl.journal.recorder import Recorder, protocol_text
 from tensctl.journal.store import Store
 from tensctl.model.device import DeviceProfile
@@ -248,8 +248,7 @@ def connect(
     in-process simulator only. Sessions are recorded in ``journal``: ``True`` the default
     store (``$TENSCTL_DB`` or the user data directory), a path, a :class:`Store`, or
     ``False`` for no record. ``operator`` defaults to ``$TENSCTL_OPERATOR`` or the login."""
-    if (virtual or speed) and not url.startswith("sim://"):
-        raise UsageError("virtual time and --speed apply only to the simulator (sim://)")
+    speed = check_speed(url, speed, virtual)
     clock: Clock
     if virtual:
         clock = VirtualClock()
@@ -260,7 +259,8 @@ def connect(
     named = find_device(profile)[0] if profile is not None else None
     line = named.serial if named is not None else None
     driver = open_driver(
-        url, DriverOptions(clock=clock, realtime=not virtual, line=line, **options)
+        url,
+        DriverOptions(clock=clock, speed=clock.speed, realtime=not virtual, line=line, **options),
     )
     try:
         info = driver.identify()

@@ -7,7 +7,8 @@ import math
 import re
 from collections.abc import Mapping
 
-from tensctl.errors import InputError, Problem
+from tensctl.engine.clock import MAX_SPEED
+from tensctl.errors import InputError, Problem, UsageError
 from tensctl.model.protocol import Threshold
 
 PATIENT_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
@@ -99,3 +100,21 @@ def thresholds_of(
                 ) from None
             out[channel][which] = milliamps(value, f"thresholds[{ch}].{key}")
     return out
+
+
+def check_speed(url: str, speed: object, virtual: bool) -> float | None:
+    """``speed`` (N times real time) for the in-process simulator only: a finite number
+    above 0 and at most :data:`MAX_SPEED`, or None for real time."""
+    if (virtual or speed is not None) and not url.startswith("sim://"):
+        raise UsageError("virtual time and --speed apply only to the built-in simulator (sim://)")
+    if speed is None:
+        return None
+    number = (
+        float(speed) if isinstance(speed, int | float) and not isinstance(speed, bool) else None
+    )
+    if number is None or not (math.isfinite(number) and 0 < number <= MAX_SPEED):
+        raise UsageError(
+            f"--speed is how many times faster than real time the simulator runs: a number "
+            f"above 0 and at most {MAX_SPEED:g}, found {speed!r}"
+        )
+    return number

@@ -8,6 +8,7 @@ import time
 import pytest
 from helpers import device, device_output_ua, kinds, session
 
+from tensctl.engine.control import tick_late_ms
 from tensctl.engine.events import SessionEvent
 from tensctl.engine.states import State
 from tensctl.errors import InputError, SafetyRefused
@@ -159,6 +160,18 @@ def test_host_watchdog_trips_when_ticks_stop() -> None:
         s.tick()
         assert s.state is State.fault and "host_watchdog" in s.fault_detail
         assert device_output_ua(dev) == 0
+
+
+@pytest.mark.parametrize(("speed", "late_ms"), [(1.0, 200.0), (5.0, None)])
+def test_host_watchdog_judges_a_stall_in_real_time(speed: float, late_ms: float | None) -> None:
+    # the tick comes 0.2 s of the session's clock after it was due: 200 ms of real time at
+    # speed 1 (the watchdog allows 150 ms past the 100 ms tick), 40 ms at --speed 5
+    with device() as dev, session(dev) as s:
+        s.clock.speed = speed  # type: ignore[misc]
+        s.run_for(30)
+        due = s.progress.tick_due_s
+        assert due is not None and tick_late_ms(s, due) is None
+        assert tick_late_ms(s, due + 0.2) == pytest.approx(late_ms)
 
 
 def test_exception_in_a_state_callback_faults_at_zero(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -16,7 +16,7 @@ from builders import channel, device, electrodes, phase, protocol
 
 import tensctl
 from tensctl.api import RunningSession
-from tensctl.errors import InputError, SafetyRefused
+from tensctl.errors import InputError, SafetyRefused, UsageError
 from tensctl.model.device import AmplitudeSpec
 from tensctl.model.electrodes import Site
 from tensctl.model.library import find_protocol
@@ -71,6 +71,22 @@ def test_api_refuses_an_unknown_threshold_name() -> None:
     with tensctl.connect("sim://", virtual=True) as dev, pytest.raises(InputError) as caught:
         dev.session("brief-intense", screened=True, intensity=15.0, thresholds={1: {"X": 3}})
     assert "'X' is not a threshold" in "\n".join(caught.value.lines())
+
+
+@pytest.mark.parametrize("bad", [*NOT_NUMBERS[:-2], 0, -1.0, 1e9], ids=repr)
+def test_api_refuses_a_speed_that_is_not_a_sensible_number(bad: Any) -> None:
+    # an infinite speed made the clock NaN; 1e9 made a 15-minute session "complete" in
+    # 9.4 million seconds of its clock
+    with pytest.raises(UsageError) as caught:
+        tensctl.connect("sim://", speed=bad)
+    assert "above 0 and at most 100" in str(caught.value)
+
+
+@pytest.mark.parametrize("bad", ["inf", "nan", "0", "-2", "1000"])
+def test_cli_refuses_a_speed_that_is_not_a_sensible_number(bad: str, cli: Any) -> None:
+    result = cli("run", "brief-intense", "--intensity", "15", "--yes", "--speed", bad)
+    assert result.code == 2 and "above 0 and at most 100" in result.err
+    assert "Traceback" not in result.err + result.out and "internal error" not in result.err
 
 
 @pytest.mark.parametrize("peak", [math.nan, math.inf, -math.inf])

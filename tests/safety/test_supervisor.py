@@ -166,6 +166,27 @@ def test_host_watchdog(gap_s: float, expired: bool) -> None:
     assert watchdog_expired(10.0, 10.0 + gap_s) is expired
 
 
+@pytest.mark.parametrize(
+    ("gap_s", "speed", "expired"),
+    [(1.25, 5.0, False), (1.2505, 5.0, True), (0.125, 0.5, False), (0.1251, 0.5, True)],
+)
+def test_host_watchdog_is_judged_in_real_time_on_a_scaled_clock(
+    gap_s: float, speed: float, expired: bool
+) -> None:
+    # at --speed 5, 1.25 s of the session's clock pass in 250 ms of real time
+    assert watchdog_expired(10.0, 10.0 + gap_s, speed) is expired
+
+
+@pytest.mark.parametrize(
+    ("last_s", "now_s", "speed"),
+    [(10.0, math.nan, 1.0), (math.nan, 10.0, 1.0), (10.0, 10.1, math.nan)],
+)
+def test_host_watchdog_has_expired_when_time_is_not_a_number(
+    last_s: float, now_s: float, speed: float
+) -> None:
+    assert watchdog_expired(last_s, now_s, speed)
+
+
 def test_rate_limit_holds_at_any_clock_value() -> None:
     s = fresh()
     t, level = 1000.0, 0.0

@@ -95,6 +95,7 @@ class Bench:
     bad_replies: int = 0
     seq: int = 0
     reset_clear_s: float = RESET_CLEAR_S
+    speed: float = 1.0
 
     def __post_init__(self) -> None:
         self.device = SimDevice(
@@ -104,6 +105,7 @@ class Bench:
             seed=self.seed,
             log=self.log.append,
             reset_clear_s=self.reset_clear_s,
+            speed=self.speed,
         )
         self._deframer = Deframer()
         self.collect()

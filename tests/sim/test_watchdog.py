@@ -23,6 +23,20 @@ def test_silence_for_500_ms_zeroes_the_output_and_latches_watchdog() -> None:
     assert bench.faults(1) == bench.faults(2) == Fault.WATCHDOG
 
 
+@pytest.mark.parametrize(("speed", "still_on_s"), [(5.0, 2.49), (0.5, 0.249)])
+def test_on_a_scaled_clock_the_watchdog_waits_as_long_in_real_time(
+    speed: float, still_on_s: float
+) -> None:
+    # at --speed 5, 2.5 s of the shared clock are the 500 ms of real time the host may be
+    # silent: a host is as slow at every speed
+    bench = Bench(speed=speed).running(1, 2000)
+    last = bench.t
+    bench.at(last + still_on_s)
+    assert (bench.amplitude(1), bench.faults(1)) == (2000, 0)
+    bench.at(last + WATCHDOG_S * speed + 0.01)
+    assert (bench.amplitude(1), bench.faults(1)) == (0, Fault.WATCHDOG)
+
+
 def test_the_output_goes_to_0_at_the_deadline_however_late_the_device_looks() -> None:
     bench, last = silent_after_start()
     bench.at(last + 7.0)

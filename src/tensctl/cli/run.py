@@ -21,6 +21,7 @@ from rich.console import RenderableType
 from rich.live import Live
 
 from tensctl.api import Device, RunningSession, connect
+from tensctl.api_args import check_speed
 from tensctl.cli import console
 from tensctl.cli.jsonlines import JsonLines
 from tensctl.cli.keys import keyboard
@@ -71,8 +72,7 @@ def run_command(
     chosen, _ = find_protocol(protocol)
     given, titrate = _split_intensities(intensity, chosen)
     ceilings = parse_intensities(ceiling, chosen, "--ceiling")
-    if speed is not None and (not device.startswith("sim://") or not speed > 0):
-        raise UsageError("--speed N (N > 0) applies only to the built-in simulator (sim://)")
+    check_speed(device, speed, virtual=False)  # before any question is asked
     if titrate and as_json:
         raise UsageError("titration (CH=SC2) needs the interactive display; give CH=MA with --json")
     screened = yes or _ask(SCREENING)

@@ -40,6 +40,9 @@ ENTRY_POINT_GROUP = "tensctl.drivers"
 class DriverOptions:
     clock: Callable[[], float] = time.monotonic
     """The in-process simulator's clock (a virtual clock makes it run in virtual time)."""
+    speed: float = 1.0
+    """How many times real time ``clock`` runs (``--speed``): the in-process simulator's
+    watchdog, which catches a silent host, waits as long in real time at every speed."""
     realtime: bool = True
     """The in-process simulator runs on its own (a thread advances it, so its watchdog
     fires while the host is silent). False with a virtual clock: it advances only when
@@ -84,6 +87,7 @@ def open_sim(url: str, options: DriverOptions) -> Driver:
         seed=int(seed),
         log=log or (lambda e: None),
         telemetry_interval_s=int(telemetry_ms) / 1000,
+        speed=options.speed,
     )
     port = SimPort(device, options.clock)
     if options.realtime:

@@ -4,12 +4,21 @@ up sleeps, so a late wake-up is never carried into the next deadline."""
 
 from __future__ import annotations
 
+import math
 import threading
 import time
 from typing import Protocol
 
+MAX_SPEED = 100.0
+"""The fastest ``--speed``: a tick every millisecond of real time, about as fast as a
+tick can be done; beyond it every tick is late and the session would jump in time."""
+
 
 class Clock(Protocol):
+    speed: float
+    """How many of this clock's seconds pass in one second of real time (1 but for
+    :class:`ScaledClock`): the host watchdog judges a late tick in real seconds."""
+
     def now(self) -> float:
         """Seconds on a monotonic scale (the origin is arbitrary)."""
 
@@ -21,6 +30,8 @@ class Clock(Protocol):
 
 
 class RealClock:
+    speed = 1.0
+
     def now(self) -> float:
         return time.monotonic()
 
@@ -37,8 +48,8 @@ class ScaledClock:
     """Real time sped up ``speed`` times: only for the simulator, which shares this clock."""
 
     def __init__(self, speed: float) -> None:
-        if not speed > 0:
-            raise ValueError(f"speed must be > 0, found {speed}")
+        if not (math.isfinite(speed) and 0 < speed <= MAX_SPEED):
+            raise ValueError(f"speed must be above 0 and at most {MAX_SPEED:g}, found {speed}")
         self.speed = speed
         self._t0 = time.monotonic()
 
@@ -58,6 +69,7 @@ class VirtualClock:
     """Time moves only when told: ``sleep_until`` jumps to the deadline at once."""
 
     virtual = True
+    speed = 1.0
 
     def __init__(self, start: float = 0.0) -> None:
         self._t = start

@@ -128,9 +128,9 @@ def tick(s: Session) -> None:
     with s.lock:
         now = s.clock.now()
         watched = s.state in OUTPUT_STATES or s.state is State.paused
-        due = s.progress.tick_due_s  # lateness counts from when this tick was due
-        if watched and due is not None and watchdog_expired(due - TICK_S, now):
-            s.fault("host_watchdog", f"the supervisor tick is {(now - due) * 1000:.0f} ms late")
+        late = tick_late_ms(s, now)
+        if late is not None:
+            s.fault("host_watchdog", f"the supervisor tick is {late:.0f} ms late")
             return
         problem = s.unhealthy() if watched else None
         if problem is not None:
@@ -139,6 +139,17 @@ def tick(s: Session) -> None:
         s.progress.last_tick_s = now
         guarded(s, _tick, now)
         s.progress.tick_due_s = next_tick_s(s, now)  # after the tick: it knows what was sent
+
+
+def tick_late_ms(s: Session, now: float) -> float | None:
+    """How late the due tick is, in ms of real time, once the host watchdog has expired
+    while output may be on; None while it has not."""
+    due = s.progress.tick_due_s  # lateness counts from when this tick was due
+    watched = s.state in OUTPUT_STATES or s.state is State.paused
+    speed = s.clock.speed
+    if not watched or due is None or not watchdog_expired(due - TICK_S, now, speed):
+        return None
+    return (now - due) * 1000 / speed
 
 
 def guarded(s: Session, action: Callable[..., object], *args: Any) -> None:

@@ -6,12 +6,9 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable
 
+from tensctl.engine.control import TICK_S, tick_late_ms
 from tensctl.engine.session import TERMINAL, Session
-from tensctl.engine.states import OUTPUT_STATES, State
-from tensctl.safety.limits import limit
-from tensctl.safety.supervisor import watchdog_expired
-
-TICK_S = limit("host_tick_ms").value / 1000
+from tensctl.engine.states import State
 
 
 class HostWatchdog:
@@ -34,11 +31,9 @@ class HostWatchdog:
     def _watch(self) -> None:
         s = self.session
         while not self._stop.wait(self.period_s):
-            due = s.progress.tick_due_s
-            on = s.state in OUTPUT_STATES or s.state is State.paused
-            if on and due is not None and watchdog_expired(due - TICK_S, s.clock.now()):
-                late_ms = (s.clock.now() - due) * 1000
-                s.fault("host_watchdog", f"the supervisor loop is {late_ms:.0f} ms late")
+            late = tick_late_ms(s, s.clock.now())
+            if late is not None:
+                s.fault("host_watchdog", f"the supervisor loop is {late:.0f} ms late")
 
 
 def run(session: Session, on_tick: Callable[[], None] | None = None) -> State:

@@ -207,6 +207,9 @@ class Supervisor:
         return OK
 
 
-def watchdog_expired(last_tick_s: float, now_s: float) -> bool:
-    """The host watchdog: True when the supervisor has not ticked for too long."""
-    return (now_s - last_tick_s) * 1000.0 > limit("host_watchdog_ms").value
+def watchdog_expired(last_tick_s: float, now_s: float, speed: float = 1.0) -> bool:
+    """The host watchdog: True when the supervisor has not ticked for too long, in real
+    time. The times are on a clock running ``speed`` times real time (the simulator's
+    ``--speed``): a host that stalls is as slow at every speed. Anything not provably
+    within the limit (a NaN time or speed) has expired."""
+    return not (now_s - last_tick_s) * 1000.0 / speed <= limit("host_watchdog_ms").value
