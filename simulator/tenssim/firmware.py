@@ -8,8 +8,9 @@ Interlocks, all on the device's own authority: the profile's limits, slew limit 
 increases, zero start (also when a new host session IDENTIFYs), the r.m.s. current, peak and
 charge of both phases and the pulse rate computed from the device's own configuration
 (:mod:`tenssim.limits`), no re-configuration while on that raises the r.m.s. current
-(except host-driven modulation, see ``Limits.check_reconfigure``), sequence checks that
-keep an old session's frames out of a new one, a deadman watchdog,
+(except host-driven modulation, see ``Limits.check_reconfigure``), a host session chosen at
+each IDENTIFY that keeps an old session's frames out of a new one, sequence checks within a
+session, a deadman watchdog,
 open-circuit / short / compliance / peel / over-current trips, and latched faults that
 reset only after their cause has been gone 3 s and the host asks.
 """
@@ -17,6 +18,7 @@ reset only after their cause has been gone 3 s and the host asks.
 from __future__ import annotations
 
 import math
+import secrets
 from collections import deque
 from collections.abc import Callable
 from functools import partial
@@ -45,14 +47,23 @@ LINK_BAD_FRAMES, LINK_WINDOW_S = 5, 1.0
 FIRMWARE_VERSION = "tenssim 0.1"
 
 
-REPLAY_WINDOW = 64
-"""After a new session's IDENTIFY, how far ahead of its count a seq the old session may
-have used is still taken as the new session's (a host skips numbers only for lost frames)."""
+NO_SESSION = 0
+"""The session of a device no host has IDENTIFIED since power-up: frames carrying 0 are
+taken until the first IDENTIFY, never after."""
 
 
 def _ahead(seq: int, than: int) -> int:
     """How far ``seq`` is ahead of ``than``, modulo 65536 (0x8000 and up: behind)."""
     return (seq - than) % 0x10000
+
+
+def new_session(old: int) -> int:
+    """A session number for the next host: random (a device's hardware RNG), 32 bits, never
+    0 and never the one it replaces, so no frame of an earlier session matches it."""
+    while True:
+        session = secrets.randbits(32)
+        if session not in (NO_SESSION, old):
+            return session
 
 
 def _no_log(entry: dict[str, Any]) -> None:
@@ -85,14 +96,18 @@ class Firmware:
             log,
         )
         self.channels = [Channel(n) for n in range(1, self.limits.channels + 1)]
-        # the watchdog catches a silent host, and a host is as slow at every speed: on a
-        # clock running ``speed`` times real time (``--speed``) it waits as long in real time
-        self.watchdog_period_s = self.limits.watchdog_s * speed
+        self.speed = speed
         self.battery_low = False
         self.pushed: list[Message] = []
         self._snapshot: list[tuple[bool, int]] | None = None
         """Events a handler raised, sent after its reply."""
         self.boot(now_s, reboot=False)  # sets greeting: the BOOT event sent at power-up
+
+    @property
+    def watchdog_period_s(self) -> float:
+        """The watchdog catches a silent host, and a host is as slow at every speed: on a
+        clock running ``speed`` times real time (``--speed``) it waits as long in real time."""
+        return self.limits.watchdog_s * self.speed
 
     # ---- lifecycle ---------------------------------------------------------------------
 
@@ -100,7 +115,8 @@ class Firmware:
         """Power-up: every output at 0, nothing configured; loads and injected faults stay."""
         self.boot_s = self.last_tick_s = self.last_valid_s = self.last_telemetry_s = now_s
         self.last_seq: int | None = None
-        self.old_session_seq: int | None = None  # the last seq of the session IDENTIFY ended
+        self.session = NO_SESSION  # power-up ends every host session: its frames are stale
+        self.identified_by: tuple[int, int] | None = None  # (session field, seq) of IDENTIFY
         self.bad_frames: deque[float] = deque()
         for ch in self.channels:
             ch.zero()
@@ -140,12 +156,17 @@ class Firmware:
             outcome = ErrorCode.UNKNOWN_TYPE if unknown else ErrorCode.BAD_LENGTH
         elif frame.type >= MsgType.ACK:  # a device→host type is not a request: no seq, no feed
             outcome = ErrorCode.UNKNOWN_TYPE
-        elif self._stale(frame):
+        elif frame.type == MsgType.IDENTIFY and (frame.session, frame.seq) == self.identified_by:
+            outcome = self.identity()  # the same frame again (a duplicate): the same session
+        elif (stale := self._stale(frame)) is not None:
             # a stop always acts, but a stale one must not rewind the sequence check
             stop = frame.type == MsgType.EMERGENCY_STOP
-            outcome = handlers.dispatch(self, message, now_s) if stop else ErrorCode.STALE_SEQUENCE
+            outcome = handlers.dispatch(self, message, now_s) if stop else stale
         else:
-            self._accept_seq(frame)
+            if frame.type == MsgType.IDENTIFY:  # a new host session: its replies carry it
+                self.session = new_session(self.session)
+                self.identified_by = (frame.session, frame.seq)
+            self.last_seq = frame.seq
             self.last_valid_s = now_s
             outcome = handlers.dispatch(self, message, now_s)
         code = outcome if isinstance(outcome, ErrorCode) else None
@@ -177,28 +198,18 @@ class Firmware:
         entry = {"t": now_s, "event": "command", **extra, "type": name}
         self.log({**entry, "fields": fields, "result": result})
 
-    def _stale(self, frame: Frame) -> bool:
-        """A seq at or behind the last accepted one; after a new session's IDENTIFY, also a
-        seq the old session may have used (at or behind its last) that jumps more than
-        REPLAY_WINDOW ahead of the new session's count — a frame of the old session."""
-        if self.last_seq is None or frame.type == MsgType.IDENTIFY:
-            return False  # a new host session starts with IDENTIFY
+    def _stale(self, frame: Frame) -> ErrorCode | None:
+        """Why ``frame`` is not of the current host session: another session's number (an
+        old host's frame, or one from before a power-up), or a seq at or behind the last
+        accepted one. IDENTIFY starts a new session whatever it carries."""
+        if frame.type == MsgType.IDENTIFY:
+            return None
+        if frame.session != self.session:
+            return ErrorCode.STALE_SESSION
+        if self.last_seq is None:
+            return None
         ahead = _ahead(frame.seq, self.last_seq)
-        if ahead == 0 or ahead >= 0x8000:
-            return True
-        old = self.old_session_seq
-        return old is not None and not 0 < _ahead(frame.seq, old) < 0x8000 and ahead > REPLAY_WINDOW
-
-    def _accept_seq(self, frame: Frame) -> None:
-        old, last = self.old_session_seq, self.last_seq
-        if frame.type == MsgType.IDENTIFY and last is not None:
-            # the highest seq an earlier session reached stays suspect until the new count
-            # has passed it
-            self.old_session_seq = last if old is None or 0 < _ahead(last, old) < 0x8000 else old
-        self.last_seq = frame.seq
-        old = self.old_session_seq
-        if old is not None and 0 < _ahead(frame.seq, old) < 0x8000:
-            self.old_session_seq = None
+        return ErrorCode.STALE_SEQUENCE if ahead == 0 or ahead >= 0x8000 else None
 
     def bad_frame(self, now_s: float, kind: str) -> list[Message]:
         """A frame that failed COBS/CRC/version: dropped; too many in 1 s is link loss."""

@@ -30,8 +30,9 @@ Result: TypeAlias = bytes | ErrorCode
 
 
 def _identify(fw: Firmware, m: Identify, now_s: float) -> Result:
-    """A new host session: whatever the old one left running goes to 0 and stops (zero
-    start); the sequence check restarts from this frame (see Firmware._stale)."""
+    """A new host session (its number chosen by :meth:`Firmware.handle`): whatever the old
+    one left running goes to 0 and stops (zero start); the sequence check restarts from this
+    frame."""
     for ch in fw.channels:
         ch.zero()
     return fw.identity()

@@ -99,7 +99,7 @@ class Native(Personality[Frame]):
     def encode(self, messages: list[Message]) -> list[bytes]:
         out = []
         for message in messages:
-            out.append(encode(message, self._tx_seq))
+            out.append(encode(message, self._tx_seq, self.firmware.session))
             self._tx_seq = (self._tx_seq + 1) & 0xFFFF
         return out
 

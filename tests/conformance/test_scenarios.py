@@ -97,6 +97,9 @@ def test_reboot_zeroes_output_and_reports_boot(make_bench: Any, tmp_path: Path) 
     assert bench.outputs(1)[-1]["cause"] == "power_loss"
     events = bench.driver.events()
     assert any(e.kind == "boot" and "reboot" in e.faults for e in events)
+    with pytest.raises(Exception, match="STALE_SESSION"):  # the restart ended the session
+        bench.driver.start([1])
+    bench.driver.identify()
     with pytest.raises(Exception, match="FAULT_LATCHED"):
         bench.driver.start([1])
 

@@ -18,8 +18,8 @@ from tenssim.device import SimDevice
 
 from tensctl.model.device import DeviceProfile
 from tensctl.model.library import find_device
-from tensctl.wire import Deframer, Frame, decode_message, encode, encode_frame
-from tensctl.wire.codes import ErrorCode, EventCode, Fault, ModeCode, WaveformCode
+from tensctl.wire import Deframer, Frame, decode_message, encode_frame
+from tensctl.wire.codes import ErrorCode, EventCode, Fault, ModeCode, MsgType, WaveformCode
 from tensctl.wire.messages import (
     Ack,
     AltStep,
@@ -96,6 +96,8 @@ class Bench:
     seq: int = 0
     reset_clear_s: float = RESET_CLEAR_S
     speed: float = 1.0
+    session: int = 0
+    """The host session the device chose at the last IDENTIFY (0 before any)."""
 
     def __post_init__(self) -> None:
         self.device = SimDevice(
@@ -132,6 +134,8 @@ class Bench:
                 continue
             message = decode_message(item)
             assert isinstance(message, Message), message
+            if isinstance(message, Ack) and message.req_type == MsgType.IDENTIFY:
+                self.session = item.session
             new.append(message)
             self.received.append(Received(self.t, message))
         return new
@@ -152,27 +156,33 @@ class Bench:
         self.collect()
         return self
 
-    def frame(self, message: Message, seq: int | None = None) -> bytes:
-        """Encode ``message`` with the next sequence number (or ``seq`` as given)."""
-        if seq is None:
-            self.seq = (self.seq + 1) & 0xFFFF
-            seq = self.seq
-        return encode(message, seq)
+    def frame(self, message: Message, seq: int | None = None, session: int | None = None) -> bytes:
+        """Encode ``message`` with the next sequence number (or ``seq`` as given), in the
+        current host session (or ``session``)."""
+        return self.raw(message.TYPE, message.body(), seq, session)
 
-    def raw(self, msg_type: int, body: bytes, seq: int | None = None) -> bytes:
+    def raw(
+        self, msg_type: int, body: bytes, seq: int | None = None, session: int | None = None
+    ) -> bytes:
         """A well-formed frame of any type and body (for malformed bodies, unknown types)."""
         if seq is None:
             self.seq = (self.seq + 1) & 0xFFFF
             seq = self.seq
-        return encode_frame(Frame(seq, msg_type, body))
+        return encode_frame(
+            Frame(seq, msg_type, body, self.session if session is None else session)
+        )
 
     # ---- requests ------------------------------------------------------------------------
 
     def request(
-        self, message: Message, t: float | None = None, seq: int | None = None
+        self,
+        message: Message,
+        t: float | None = None,
+        seq: int | None = None,
+        session: int | None = None,
     ) -> Ack | Nack | None:
         """Send one request at ``t`` (default: now); its ACK/NACK, or None if none came."""
-        data = self.frame(message, seq)
+        data = self.frame(message, seq, session)
         sent_seq = self.seq if seq is None else seq
         return self.reply_to(sent_seq, message.TYPE, self.send_bytes(data, t))
 

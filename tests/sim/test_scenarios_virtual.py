@@ -182,7 +182,10 @@ def test_after_reboot_the_device_sends_boot_with_reboot() -> None:
 
 def test_after_reboot_nothing_starts_until_reset_3_s_after_boot() -> None:
     bench = rebooting().at(2.5)
-    assert bench.refused(configure(1), t=2.6) == ErrorCode.FAULT_LATCHED
+    # the restart ended the host's session: its frames are another session's now
+    assert bench.refused(configure(1), t=2.6) == ErrorCode.STALE_SESSION
+    bench.ok(Identify())
+    assert bench.refused(configure(1)) == ErrorCode.FAULT_LATCHED
     assert bench.refused(Start(0b01)) == ErrorCode.FAULT_LATCHED
     assert bench.refused(ResetFault(0b11), t=2.5 + 2.9) == ErrorCode.RESET_TOO_EARLY
     bench.ok(ResetFault(0b11), t=2.5 + 3.01)

@@ -197,7 +197,7 @@ def test_a_corrupted_frame_does_not_use_up_its_seq() -> None:
 
 def test_a_wrong_protocol_version_is_dropped() -> None:
     bench = Bench()
-    data = encode_frame(Frame(1, MsgType.HEARTBEAT, b"", version=2))
+    data = encode_frame(Frame(1, MsgType.HEARTBEAT, b"", version=1))
     assert not [m for m in bench.send_bytes(data) if isinstance(m, Ack | Nack)]
     assert bench.entries("bad_frame", kind="version")
 

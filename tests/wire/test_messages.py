@@ -31,33 +31,38 @@ IDENTITY = Identity(
 )
 
 # Golden vectors: the exact bytes on the wire (documented in docs/wire-protocol.md),
-# computed once with an independent COBS + binascii.crc32 script, not with tensctl.wire.
-GOLDEN: list[tuple[Message, int, str]] = [
-    (Heartbeat(), 0, "0201010607da2d9c0700"),
-    (Identify(), 1, "0301010601d8e23def00"),
-    (EmergencyStop(), 2, "030102060622c91f7300"),
-    (SetAmplitude(1, 25_000), 3, "030103050301a8610105edccc30500"),
-    (Nack(5, 3, ErrorCode.SLEW_LIMIT), 4, "030104038105070305b835d8bd00"),
+# computed once with an independent COBS + binascii.crc32 script, not with tensctl.wire
+# (the script reproduced every version-1 vector before the session field was added).
+S = 0x1A2B3C4D  # a host session, as the device chose it at IDENTIFY
+GOLDEN: list[tuple[Message, int, int, str]] = [
+    (Heartbeat(), 0, 0, "020201010101010607b74d63b900"),
+    (Heartbeat(), S, 0, "06024d3c2b1a0106073637b26600"),
+    (Identify(), 0, 1, "020201010102010601b582c25100"),
+    (EmergencyStop(), S, 2, "07024d3c2b1a020606ced3311200"),
+    (SetAmplitude(1, 25_000), S, 3, "07024d3c2b1a03050301a8610105c460769900"),
+    (Nack(5, 3, ErrorCode.SLEW_LIMIT), S, 4, "07024d3c2b1a040381050703057cb5720100"),
     (
         Configure(1, 0, 0, 100_000, 200),
+        S,
         5,
-        "0301050302010104a0860102c806e803e80301010101010570b457e400",
+        "07024d3c2b1a050302010104a0860102c806e803e80301010101010596a98b3100",
     ),
     (
         Telemetry(1500, 1, 1, 25_000, 25_000, 200, 100_000, 2148, 150, 7500, 0, 0),
+        S,
         7,
-        "0301070490dc0501050101a8610103a8610102c804a086010364080102960101034c1d01010101010101"
-        "0101010105692e990d00",
+        "07024d3c2b1a070490dc0501050101a8610103a8610102c804a086010364080102960101034c1d01010101"
+        "010101010101010529b42d9800",
     ),
-    (Event(2040, 1, 2, 0x0004), 8, "0301080491f80701040102040101010105c392bfef00"),
+    (Event(2040, 1, 2, 0x0004), S, 8, "07024d3c2b1a080491f8070104010204010101010561e6f5f400"),
 ]
 
 
-@pytest.mark.parametrize(("message", "seq", "wire_hex"), GOLDEN)
-def test_golden_vectors(message: Message, seq: int, wire_hex: str) -> None:
-    assert encode(message, seq).hex() == wire_hex
+@pytest.mark.parametrize(("message", "session", "seq", "wire_hex"), GOLDEN)
+def test_golden_vectors(message: Message, session: int, seq: int, wire_hex: str) -> None:
+    assert encode(message, seq, session).hex() == wire_hex
     [frame] = Deframer().feed(bytes.fromhex(wire_hex))
-    assert isinstance(frame, Frame) and frame.seq == seq
+    assert isinstance(frame, Frame) and (frame.session, frame.seq) == (session, seq)
     assert decode_message(frame) == message
 
 
@@ -127,9 +132,14 @@ def test_crc_and_version_errors_are_typed() -> None:
         FrameErrorKind.crc,
         FrameErrorKind.cobs,
     )
-    v2 = encode_frame(Frame(1, MsgType.HEARTBEAT, b"", version=2))[:-1]
-    assert decode_frame(v2) == FrameError(FrameErrorKind.version, "version 2")
+    v3 = encode_frame(Frame(1, MsgType.HEARTBEAT, b"", version=3))[:-1]
+    assert decode_frame(v3) == FrameError(FrameErrorKind.version, "version 3")
+    # a version-1 frame (no session field, from a host of the old protocol) is named as such
+    v1 = bytes.fromhex("0201010607da2d9c07")  # HEARTBEAT seq 0 of version 1
+    assert decode_frame(v1) == FrameError(FrameErrorKind.version, "version 1")
     assert isinstance(decode_frame(b"\x02\x01"), FrameError)
+    short = bytes.fromhex("030201060703e8eb14")  # version 2, a good CRC, no room for a header
+    assert decode_frame(short) == FrameError(FrameErrorKind.short, "8 bytes")
 
 
 def test_layout_misfits_are_message_errors() -> None:
@@ -156,6 +166,13 @@ def test_fuzz_decoder_only_typed_outcomes(data: bytes) -> None:
             continue
         result = decode_message(item)
         assert isinstance(result, Message | MessageError)
+
+
+@given(st.sampled_from(ALL), st.integers(0, 2**32 - 1), st.integers(0, 65_535))
+def test_session_and_seq_round_trip(message: Message, session: int, seq: int) -> None:
+    [frame] = Deframer().feed(encode(message, seq, session))
+    assert isinstance(frame, Frame) and (frame.session, frame.seq) == (session, seq)
+    assert decode_message(frame) == message
 
 
 @given(st.sampled_from(ALL), st.integers(0, 65_535), st.data())

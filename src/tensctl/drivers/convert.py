@@ -35,6 +35,10 @@ REASONS = {
     ErrorCode.FAULT_LATCHED: "a fault is latched; reset it first",
     ErrorCode.NOT_CONFIGURED: "the channel is not configured",
     ErrorCode.STALE_SEQUENCE: "the frame repeated an old sequence number",
+    ErrorCode.STALE_SESSION: (
+        "the device has begun a new session since this controller identified it (it "
+        "restarted, or another controller connected): start a new session"
+    ),
     ErrorCode.RESET_TOO_EARLY: "the fault's cause has not been gone long enough",
     ErrorCode.LOW_BATTERY: "the battery is too low",
     ErrorCode.CHANNEL_LOCKED: "too many trips: the channel is locked",

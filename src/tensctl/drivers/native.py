@@ -12,6 +12,7 @@ harmless) and after the last try the link counts as lost.
 from __future__ import annotations
 
 import contextlib
+import secrets
 import threading
 from collections import deque
 from collections.abc import Iterable
@@ -28,6 +29,7 @@ from tensctl.drivers.base import (
 from tensctl.drivers.errors import CommandRefused, DriverError, LinkLost
 from tensctl.drivers.port import Port
 from tensctl.wire import Deframer, FrameError, MessageError, decode_message, encode
+from tensctl.wire.codes import MsgType
 from tensctl.wire.messages import (
     Ack,
     EmergencyStop,
@@ -63,6 +65,7 @@ class NativeDriver(Driver):
         self._write_lock = threading.Lock()
         self._state_lock = threading.Lock()
         self._seq = 0
+        self._session = 0  # the device's host session, from the ACK of our IDENTIFY
         self._pending: dict[int, _Waiter] = {}
         self._telemetry: dict[int, ChannelTelemetry] = {}
         self._events: deque[DeviceEvent] = deque(maxlen=10_000)
@@ -83,6 +86,9 @@ class NativeDriver(Driver):
     # ---- the interface -----------------------------------------------------------------
 
     def identify(self) -> DeviceInfo:
+        # IDENTIFY carries a number of this attempt's own, so the device answers a duplicated
+        # frame with the session it already began instead of beginning a second one
+        self._session = secrets.randbits(32)
         payload = self._request(Identify(), "IDENTIFY")
         try:
             self.info = convert.info(Identity.unpack(payload))
@@ -178,7 +184,7 @@ class NativeDriver(Driver):
                 with self._state_lock:
                     self._pending[seq] = waiter
                 try:
-                    self._port.write(encode(message, seq))
+                    self._port.write(encode(message, seq, self._session))
                 except Exception as exc:  # pyserial raises SerialException or OSError
                     self._lose_link(f"write failed: {exc}")
                 if self.synchronous:
@@ -227,16 +233,18 @@ class NativeDriver(Driver):
     def _feed(self, data: bytes) -> None:
         for item in self._deframer.feed(data):
             message = None if isinstance(item, FrameError) else decode_message(item)
-            if message is None or isinstance(message, MessageError):
+            if isinstance(item, FrameError) or isinstance(message, MessageError | None):
                 self.bad_frames += 1
                 continue
-            self._dispatch(message)
+            self._dispatch(message, item.session)
 
-    def _dispatch(self, message: Message) -> None:
+    def _dispatch(self, message: Message, session: int) -> None:
         if isinstance(message, Ack | Nack):
             with self._state_lock:
                 waiter = self._pending.get(message.req_seq)
             if waiter is not None and waiter.msg_type == message.req_type and waiter.reply is None:
+                if isinstance(message, Ack) and message.req_type == MsgType.IDENTIFY:
+                    self._session = session  # the device's new session: every frame carries it
                 waiter.reply = message
                 waiter.done.set()
         elif isinstance(message, Telemetry):

@@ -10,9 +10,10 @@ from tensctl.wire.messages import Message
 from tensctl.wire.replies import MessageError, decode_message
 
 
-def encode(message: Message, seq: int) -> bytes:
-    """The bytes on the wire for ``message`` with sequence number ``seq``."""
-    return encode_frame(Frame(seq, message.TYPE, message.body()))
+def encode(message: Message, seq: int, session: int = 0) -> bytes:
+    """The bytes on the wire for ``message`` with sequence number ``seq`` in host session
+    ``session``."""
+    return encode_frame(Frame(seq, message.TYPE, message.body(), session))
 
 
 __all__ = [

@@ -38,6 +38,7 @@ class ErrorCode(IntEnum):
     CHANNEL_LOCKED = 0x0C  # too many trips
     UNSUPPORTED = 0x0D
     NOT_STARTED = 0x0E  # an increase on a channel that is not started
+    STALE_SESSION = 0x0F  # the frame belongs to another host session than the current one
 
 
 class Fault(IntFlag):

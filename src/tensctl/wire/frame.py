@@ -1,12 +1,13 @@
 """Frames of the native tensctl serial protocol: header, body, CRC, COBS, 0x00 delimiter.
 
 ```
-COBS( version:u8 | seq:u16le | type:u8 | body | crc32:u32le ) 0x00
+COBS( version:u8 | session:u32le | seq:u16le | type:u8 | body | crc32:u32le ) 0x00
 ```
-The CRC (CRC-32/ISO-HDLC) covers version, seq, type and body. :class:`Deframer` splits a
-byte stream into frames and never raises: each complete chunk yields either a decoded
-:class:`Frame` or a typed :class:`FrameError`, so a corrupted frame can never become a
-command.
+``session`` is the host session the device chose at IDENTIFY (0: none yet), so no frame of
+one session is taken for another. The CRC (CRC-32/ISO-HDLC) covers everything before it.
+:class:`Deframer` splits a byte stream into frames and never raises: each complete chunk
+yields either a decoded :class:`Frame` or a typed :class:`FrameError`, so a corrupted frame
+can never become a command.
 """
 
 from __future__ import annotations
@@ -18,9 +19,9 @@ from enum import StrEnum
 from tensctl.wire import cobs
 from tensctl.wire.crc import crc32
 
-PROTOCOL_VERSION = 1
+PROTOCOL_VERSION = 2
 DELIMITER = b"\x00"
-HEADER = struct.Struct("<BHB")
+HEADER = struct.Struct("<BIHB")
 CRC = struct.Struct("<I")
 MAX_BODY = 240
 MAX_ENCODED = HEADER.size + MAX_BODY + CRC.size + 2  # COBS adds at most 2 bytes here
@@ -31,6 +32,8 @@ class Frame:
     seq: int
     type: int
     body: bytes
+    session: int = 0
+    """The host session this frame belongs to (chosen by the device at IDENTIFY)."""
     version: int = PROTOCOL_VERSION
 
 
@@ -51,7 +54,8 @@ class FrameError:
 def encode_frame(frame: Frame) -> bytes:
     if len(frame.body) > MAX_BODY:
         raise ValueError(f"body of {len(frame.body)} bytes exceeds {MAX_BODY}")
-    raw = HEADER.pack(frame.version, frame.seq & 0xFFFF, frame.type) + frame.body
+    header = HEADER.pack(frame.version, frame.session & 0xFFFFFFFF, frame.seq & 0xFFFF, frame.type)
+    raw = header + frame.body
     return cobs.encode(raw + CRC.pack(crc32(raw))) + DELIMITER
 
 
@@ -63,15 +67,18 @@ def decode_frame(chunk: bytes) -> Frame | FrameError:
         raw = cobs.decode(chunk)
     except cobs.CobsError as exc:
         return FrameError(FrameErrorKind.cobs, str(exc))
-    if len(raw) < HEADER.size + CRC.size:
+    if len(raw) < 1 + CRC.size:
         return FrameError(FrameErrorKind.short, f"{len(raw)} bytes")
     content, (crc,) = raw[: -CRC.size], CRC.unpack(raw[-CRC.size :])
     if crc32(content) != crc:
         return FrameError(FrameErrorKind.crc, f"got {crc:08x}, computed {crc32(content):08x}")
-    version, seq, msg_type = HEADER.unpack(content[: HEADER.size])
+    version = content[0]  # first, so a frame of another version is named as such
     if version != PROTOCOL_VERSION:
         return FrameError(FrameErrorKind.version, f"version {version}")
-    return Frame(seq, msg_type, content[HEADER.size :], version)
+    if len(content) < HEADER.size:
+        return FrameError(FrameErrorKind.short, f"{len(raw)} bytes")
+    _, session, seq, msg_type = HEADER.unpack(content[: HEADER.size])
+    return Frame(seq, msg_type, content[HEADER.size :], session, version)
 
 
 class Deframer:
