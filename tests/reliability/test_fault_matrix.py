@@ -51,7 +51,8 @@ CASES = {
     "device reboot": Case(
         START + "  - {at_s: 2.5, kind: reboot, offline_ms: 300}\n",
         6,
-        ("fault:device_boot", "fault:host_watchdog", "fault:link_lost"),
+        # a restart ends the host session: a command refused STALE_SESSION may come first
+        ("fault:device_boot", "fault:device_session", "fault:host_watchdog", "fault:link_lost"),
     ),
     "low battery": Case(
         START + "  - {at_s: 2.5, kind: battery, low: true}\n", 6, ("fault:device_fault",)

@@ -159,6 +159,9 @@ def guarded(s: Session, action: Callable[..., object], *args: Any) -> None:
         action(s, *args)
     except LinkLost as exc:
         s.fault("link_lost", str(exc))
+    except CommandRefused as exc:
+        # a session the device no longer knows: it restarted, or another host identified
+        s.fault("device_session" if exc.code == "STALE_SESSION" else "device", str(exc))
     except DriverError as exc:
         s.fault("device", str(exc))
 
