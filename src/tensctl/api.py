@@ -25,9 +25,9 @@ from types import TracebackType
 from typing import Any
 
 from tensctl.api_args import check_patient, check_speed, per_channel, thresholds_of
-from tensctl.drivers.base import DeviceInfo, Driver
+from tensctl.drivers.base import DeviceInfo, Driver, DriverOptions
 from tensctl.drivers.errors import LinkLost
-from tensctl.drivers.registry import DriverOptions, open_driver
+from tensctl.drivers.registry import open_driver
 from tensctl.engine.clock import Clock, RealClock, ScaledClock, VirtualClock
 from tensctl.engine.runner import run, run_realtime
 from tensctl.engine.session import TERMINAL, Session

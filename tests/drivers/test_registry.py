@@ -8,9 +8,9 @@ from typing import Any
 import pytest
 
 from tensctl.drivers import registry
-from tensctl.drivers.base import AlternationStep, ChannelSettings
+from tensctl.drivers.base import AlternationStep, ChannelSettings, DriverOptions
 from tensctl.drivers.errors import CommandRefused, DeviceNotFound, LinkLost, UnknownScheme
-from tensctl.drivers.registry import DriverOptions, open_driver, open_serial
+from tensctl.drivers.registry import open_driver, open_serial
 from tensctl.errors import InputError
 from tensctl.model.device import SerialSettings
 

@@ -14,9 +14,8 @@ import pytest
 from tenssim.control import send
 from tenssim.process import SimProcess
 
-from tensctl.drivers.base import ChannelSettings, DeviceEvent
+from tensctl.drivers.base import ChannelSettings, DeviceEvent, DriverOptions
 from tensctl.drivers.errors import CommandRefused, DeviceNotFound, LinkLost
-from tensctl.drivers.registry import DriverOptions
 from tensctl.drivers.sciencemode2 import ScienceMode2Driver, open_sciencemode2
 from tensctl.drivers.sciencemode2.plan import Inexpressible, timing
 from tensctl.errors import InputError

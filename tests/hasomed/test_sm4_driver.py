@@ -12,9 +12,8 @@ import pytest
 from sm4_helpers import commands, sim_process
 from tenssim.process import SimProcess
 
-from tensctl.drivers.base import AlternationStep, ChannelSettings, DeviceEvent
+from tensctl.drivers.base import AlternationStep, ChannelSettings, DeviceEvent, DriverOptions
 from tensctl.drivers.errors import CommandRefused, DeviceNotFound, LinkLost
-from tensctl.drivers.registry import DriverOptions
 from tensctl.drivers.sciencemode4 import ScienceMode4Driver, open_sciencemode4
 from tensctl.errors import InputError
 

@@ -16,9 +16,8 @@ from sm4_helpers import commands, sim_process
 from tenssim.control import send
 from tenssim.process import SimProcess
 
-from tensctl.drivers.base import ChannelSettings, DeviceEvent
+from tensctl.drivers.base import ChannelSettings, DeviceEvent, DriverOptions
 from tensctl.drivers.errors import CommandRefused
-from tensctl.drivers.registry import DriverOptions
 from tensctl.drivers.sciencemode4 import ScienceMode4Driver, open_sciencemode4
 
 pytestmark = pytest.mark.timeout(60)

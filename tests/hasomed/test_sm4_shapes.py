@@ -9,9 +9,8 @@ from pathlib import Path
 import pytest
 from sm4_helpers import sim_process
 
-from tensctl.drivers.base import ChannelSettings
+from tensctl.drivers.base import ChannelSettings, DriverOptions
 from tensctl.drivers.errors import CommandRefused
-from tensctl.drivers.registry import DriverOptions
 from tensctl.drivers.sciencemode4 import open_sciencemode4, shapes
 from tensctl.model.library import find_device
 from tensctl.wire.sciencemode4.midlevel import MAX_DURATION_US

@@ -12,9 +12,9 @@ from rich.table import Table
 
 from tensctl.cli import console
 from tensctl.cli.options import JSON_OPTION
-from tensctl.drivers.base import DeviceInfo
+from tensctl.drivers.base import DeviceInfo, DriverOptions
 from tensctl.drivers.errors import CommandRefused, DeviceBusy, DriverError, LinkLost
-from tensctl.drivers.registry import DriverOptions, open_driver
+from tensctl.drivers.registry import open_driver
 from tensctl.errors import DeviceError
 from tensctl.model.library import device_dirs, library_files
 from tensctl.model.loader import load_device

@@ -10,13 +10,12 @@ Channels are numbered from 1.
 
 from __future__ import annotations
 
+import time
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
 
-if TYPE_CHECKING:
-    from tensctl.model.device import DeviceProfile
+from tensctl.model.device import DeviceProfile, SerialSettings
 
 
 @dataclass(frozen=True)
@@ -179,3 +178,27 @@ class Driver(ABC):
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+@dataclass(frozen=True)
+class DriverOptions:
+    clock: Callable[[], float] = time.monotonic
+    """The in-process simulator's clock (a virtual clock makes it run in virtual time)."""
+    speed: float = 1.0
+    """How many times real time ``clock`` runs (``--speed``): the in-process simulator's
+    watchdog, which catches a silent host, waits as long in real time at every speed."""
+    realtime: bool = True
+    """The in-process simulator runs on its own (a thread advances it, so its watchdog
+    fires while the host is silent). False with a virtual clock: it advances only when
+    the host talks to it."""
+    # a reply is due in about a millisecond (USB-serial adapters add up to ~16 ms each way);
+    # 3 tries of 60 ms stay inside the host watchdog's margin, so one lost frame is retried
+    # without tripping the session
+    timeout_s: float = 0.06
+    retries: int = 2
+    line: SerialSettings | None = None
+    """A serial port's line settings (a named profile's ``serial``); 115200 8N1 if none."""
+    extra: dict[str, str] = field(default_factory=dict)
+
+
+Opener = Callable[[str, DriverOptions], Driver]

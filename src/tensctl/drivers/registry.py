@@ -14,50 +14,22 @@ point's name is the scheme and its value a callable ``(url, options) -> Driver``
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable
-from dataclasses import dataclass, field
 from importlib.metadata import entry_points
 from pathlib import Path
 from typing import TYPE_CHECKING
 from urllib.parse import parse_qs, urlsplit
 
-from tensctl.drivers.base import Driver
+from tensctl.drivers.base import Driver, DriverOptions, Opener
 from tensctl.drivers.errors import UnknownScheme
 from tensctl.drivers.native import NativeDriver
 from tensctl.drivers.port import Port, open_serial_port
 from tensctl.errors import InputError, Problem
-from tensctl.model.device import SerialSettings
 from tensctl.model.library import DEFAULT_DEVICE, find_device
 
 if TYPE_CHECKING:
     from tenssim.device import SimDevice
 
 ENTRY_POINT_GROUP = "tensctl.drivers"
-
-
-@dataclass(frozen=True)
-class DriverOptions:
-    clock: Callable[[], float] = time.monotonic
-    """The in-process simulator's clock (a virtual clock makes it run in virtual time)."""
-    speed: float = 1.0
-    """How many times real time ``clock`` runs (``--speed``): the in-process simulator's
-    watchdog, which catches a silent host, waits as long in real time at every speed."""
-    realtime: bool = True
-    """The in-process simulator runs on its own (a thread advances it, so its watchdog
-    fires while the host is silent). False with a virtual clock: it advances only when
-    the host talks to it."""
-    # a reply is due in about a millisecond (USB-serial adapters add up to ~16 ms each way);
-    # 3 tries of 60 ms stay inside the host watchdog's margin, so one lost frame is retried
-    # without tripping the session
-    timeout_s: float = 0.06
-    retries: int = 2
-    line: SerialSettings | None = None
-    """A serial port's line settings (a named profile's ``serial``); 115200 8N1 if none."""
-    extra: dict[str, str] = field(default_factory=dict)
-
-
-Opener = Callable[[str, DriverOptions], Driver]
 
 
 def open_sim(url: str, options: DriverOptions) -> Driver:

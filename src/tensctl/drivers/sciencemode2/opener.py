@@ -4,9 +4,8 @@ others. Blocks until the device's Init has been answered (up to 4 s)."""
 
 from __future__ import annotations
 
-from tensctl.drivers.base import Driver
+from tensctl.drivers.base import Driver, DriverOptions
 from tensctl.drivers.port import open_serial_port
-from tensctl.drivers.registry import DriverOptions
 from tensctl.drivers.sciencemode2.driver import ScienceMode2Driver
 from tensctl.errors import InputError, Problem
 from tensctl.model.library import find_device

@@ -7,15 +7,11 @@ does a pseudo-terminal.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
+from tensctl.drivers.base import DriverOptions
 from tensctl.drivers.errors import DeviceNotFound
 from tensctl.drivers.port import open_serial_port
 from tensctl.drivers.sciencemode4.driver import ScienceMode4Driver
 from tensctl.model.library import find_device
-
-if TYPE_CHECKING:
-    from tensctl.drivers.registry import DriverOptions
 
 PROFILE = "hasomed-p24"
 
