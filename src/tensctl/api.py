@@ -72,10 +72,11 @@ class Device:
         url: str = "",
         store: Store | None = None,
         operator: str | None = None,
+        info: DeviceInfo | None = None,
     ) -> None:
         self.driver, self.profile, self.clock, self.virtual = driver, profile, clock, virtual
         self.url, self.store, self.operator = url, store, operator
-        self.info = driver.identify()
+        self.info = info if info is not None else driver.identify()
 
     @property
     def simulated(self) -> bool:
@@ -116,7 +117,7 @@ class Device:
         if self.store is not None:
             session.record(self._recorder(chosen, patient), screening, before)
         try:
-            session.connect()
+            session.connect(self.info)  # identified once, when the device was connected
             session.check()
         except BaseException as exc:
             session.end_reason = f"refused: {exc}"
@@ -184,7 +185,7 @@ class RunningSession(Session):
             self.start()
         end = self.clock.now() + seconds
         while self.state not in TERMINAL and self.clock.now() < end:
-            due = self.progress.tick_due_s
+            due = self.control.tick_due_s
             self.clock.sleep_until(min(end, due if due is not None else self.clock.now()))
             self.tick()
         return self.state
@@ -272,7 +273,9 @@ def connect(
     except BaseException:
         driver.close()
         raise
-    device = Device(driver, chosen, clock, virtual, url=url, store=store, operator=operator)
+    device = Device(
+        driver, chosen, clock, virtual, url=url, store=store, operator=operator, info=info
+    )
     device._owns_store = store is not None and not isinstance(journal, Store)
     return device
 

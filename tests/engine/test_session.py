@@ -8,7 +8,6 @@ import time
 import pytest
 from helpers import device, device_output_ua, kinds, session
 
-from tensctl.engine.control import tick_late_ms
 from tensctl.engine.events import SessionEvent
 from tensctl.engine.states import State
 from tensctl.errors import InputError, SafetyRefused
@@ -169,9 +168,9 @@ def test_host_watchdog_judges_a_stall_in_real_time(speed: float, late_ms: float 
     with device() as dev, session(dev) as s:
         s.clock.speed = speed  # type: ignore[misc]
         s.run_for(30)
-        due = s.progress.tick_due_s
-        assert due is not None and tick_late_ms(s, due) is None
-        assert tick_late_ms(s, due + 0.2) == pytest.approx(late_ms)
+        due = s.control.tick_due_s
+        assert due is not None and s.late_ms(due) is None
+        assert s.late_ms(due + 0.2) == pytest.approx(late_ms)
 
 
 def test_exception_in_a_state_callback_faults_at_zero(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -24,7 +24,7 @@ def _clock(seconds: float) -> str:
 def render(session: Session, selected: int, simulated: bool, notes: list[str]) -> RenderableType:
     total = session.timeline.duration_s or session.protocol.total_duration_s
     elapsed = session.elapsed_s()
-    phase_index = max(0, session.progress.phase_index)
+    phase_index = max(0, session.control.phase_index)
     phase = session.protocol.phases[phase_index].name
     head = Text()
     if simulated:
@@ -53,7 +53,7 @@ def render(session: Session, selected: int, simulated: bool, notes: list[str]) -
         table.add_row(
             f"{'▶' if ch == selected else ' '}{ch}",
             f"{session.targets_ma.get(ch, 0.0):.1f}",
-            f"{session.progress.sent_ma.get(ch, 0.0):.1f}",
+            f"{session.control.sent_ma.get(ch, 0.0):.1f}",
             "—" if t is None or math.isnan(t.delivered_peak_ma) else f"{t.delivered_peak_ma:.1f}",
             "—" if t is None else f"{t.pulse_width_us:g}",
             "—" if t is None else f"{t.frequency_hz:g}",

@@ -1,24 +1,20 @@
 """The checks before current flows: the device matches its profile, electrodes are on,
 the patient was screened, targets resolve and sit under the ceilings, and the static safety
-check passes at them. Functions of a :class:`~tensctl.engine.session.Session`."""
+check passes at them. They read the operator's :class:`~tensctl.engine.plan.Orders` and
+return a :class:`~tensctl.engine.plan.Plan`, or refuse."""
 
 from __future__ import annotations
 
 import math
-from typing import TYPE_CHECKING
+from collections.abc import Mapping
 
-from tensctl.drivers.base import DeviceInfo
-from tensctl.engine.plan import resolve_targets
-from tensctl.engine.timeline import Timeline
+from tensctl.drivers.base import DeviceInfo, Driver
+from tensctl.engine.events import Emit
+from tensctl.engine.plan import Orders, Plan, resolve_targets
 from tensctl.errors import DeviceError, SafetyRefused
 from tensctl.model.device import DeviceProfile
-from tensctl.model.protocol import Threshold
 from tensctl.safety import check_protocol
 from tensctl.safety.limits import limit
-from tensctl.safety.supervisor import Supervisor
-
-if TYPE_CHECKING:
-    from tensctl.engine.session import Session
 
 
 def match_profile(info: DeviceInfo, profile: DeviceProfile, channels: int) -> None:
@@ -31,77 +27,66 @@ def match_profile(info: DeviceInfo, profile: DeviceProfile, channels: int) -> No
         )
 
 
-def run(s: Session) -> None:
+def run(orders: Orders, driver: Driver, emit: Emit) -> Plan:
     """Impedance, contraindication gate, static safety check at the targets; then the
-    ceilings (refusals raise :class:`SafetyRefused`)."""
+    ceilings. Refusals raise :class:`SafetyRefused`; a plan without targets (titrate first)
+    has every channel's ceiling at its upper bound."""
+    protocol = orders.protocol
+    channels = [c.id for c in protocol.channels]
     open_ohm = limit("open_circuit_ohm").value
-    for ch in s.channels:
-        z = s.driver.measure_impedance(ch)
+    for ch in channels:
+        z = driver.measure_impedance(ch)
         if math.isnan(z):  # the device cannot measure it; it checks the skin on its own
-            s.emit("impedance", channel=ch, impedance_ohm=None, measured=False)
+            emit("impedance", channel=ch, impedance_ohm=None, measured=False)
             continue
-        s.emit("impedance", channel=ch, impedance_ohm=None if math.isinf(z) else z)
+        emit("impedance", channel=ch, impedance_ohm=None if math.isinf(z) else z)
         if math.isinf(z) or z > open_ohm:
             raise SafetyRefused(
                 f"channel {ch}: electrode not attached (load above {open_ohm:,.0f} Ω)"
             )
-    if not s.screened:
+    if not orders.screened:
         raise SafetyRefused("contraindication screening has not been confirmed for this patient")
-    targets = resolve_targets(s.protocol, s.given_ma, s.thresholds)
-    s.checked = all(v is not None for v in targets.values())
-    upper = {ch: upper_ma(s, ch) for ch in s.channels}
-    if not s.checked:
-        s.ceilings_ma = upper
-        missing = [ch for ch, v in targets.items() if v is None]
-        s.emit("warning", rule="titration", message=f"titrate channel(s) {missing} first")
-        return
+    targets = resolve_targets(protocol, orders.intensity_ma, orders.thresholds)
+    upper = {ch: orders.upper_ma(ch) for ch in channels}
+    missing = [ch for ch, v in targets.items() if v is None]
+    if missing:
+        emit("warning", rule="titration", message=f"titrate channel(s) {missing} first")
+        return Plan.of(protocol, {}, upper)
     resolved = {ch: float(v) for ch, v in targets.items() if v is not None}
     above = [f"channel {ch}: {v:g} mA" for ch, v in resolved.items() if v > upper[ch]]
     if above:
-        listed = ", ".join(f"channel {ch} {upper[ch]:g} mA" for ch in s.channels)
+        listed = ", ".join(f"channel {ch} {upper[ch]:g} mA" for ch in channels)
         raise SafetyRefused(f"target above the ceiling ({'; '.join(above)}; ceilings: {listed})")
-    s.targets_ma = resolved
+    safety = orders.safety
     report = check_protocol(
-        s.protocol,
-        s.device,
-        s.targets_ma,
-        s.safety.electrodes,
-        s.safety.acknowledged,
+        protocol, orders.device, resolved, safety.electrodes, safety.acknowledged
     )
     if not report.ok:
-        s.checked = False
         lines = "; ".join(f"{f.rule} at {f.path}: {f.message}" for f in report.violations)
-        raise SafetyRefused(f"protocol '{s.protocol.id}' refused at {s.targets_ma}: {lines}")
-    s.ceilings_ma = ceilings(s, upper)
-    s.supervisor = Supervisor(s.device, s.ceilings_ma)
-    s.timeline = Timeline(s.protocol, s.targets_ma)
-    thresholds = {ch: {k.value: v for k, v in found.items()} for ch, found in s.thresholds.items()}
-    s.emit("checked", targets_ma=s.targets_ma, ceilings_ma=s.ceilings_ma, thresholds_ma=thresholds)
+        raise SafetyRefused(f"protocol '{protocol.id}' refused at {resolved}: {lines}")
+    plan = Plan.of(protocol, resolved, _ceilings(orders, resolved, upper, emit))
+    thresholds = {
+        ch: {k.value: v for k, v in found.items()} for ch, found in orders.thresholds.items()
+    }
+    emit(
+        "checked",
+        targets_ma=dict(plan.targets_ma),
+        ceilings_ma=dict(plan.ceilings_ma),
+        thresholds_ma=thresholds,
+    )
+    return plan
 
 
-def upper_ma(s: Session, ch: int) -> float:
-    """The most channel ``ch`` may ever get: device, operator, protocol and N threshold."""
-    channel = next(c for c in s.protocol.channels if c.id == ch)
-    candidates = [s.device.amplitude.max_ma, s.given_ceiling_ma.get(ch, math.inf)]
-    candidates.append(s.protocol.channel_ceiling_ma(channel) or math.inf)
-    noxious = s.thresholds.get(ch, {}).get(Threshold.N)
-    if noxious is not None:
-        candidates.append(noxious)
-    # NaN compares false with everything, so min() would skip it (a NaN noxious level would
-    # silently drop its cap): anything that is not a number ≥ 0 makes the ceiling 0
-    if any(math.isnan(c) or c < 0 for c in candidates):
-        return 0.0
-    return min(candidates)
-
-
-def ceilings(s: Session, upper: dict[int, float]) -> dict[int, float]:
+def _ceilings(
+    orders: Orders, targets: Mapping[int, float], upper: Mapping[int, float], emit: Emit
+) -> dict[int, float]:
     """Per channel, the highest amplitude the static check passes at (others at their
     targets); if all channels at those ceilings together fail, the targets."""
+    safety = orders.safety
     ceilings = {
-        ch: max(s.targets_ma[ch], s.safety.checked_ceiling(ch, upper[ch], s.targets_ma))
-        for ch in s.channels
+        ch: max(targets[ch], safety.checked_ceiling(ch, upper[ch], targets)) for ch in targets
     }
-    if s.safety.passes(ceilings):
+    if safety.passes(ceilings):
         return ceilings
-    s.emit("warning", rule="ceiling", message="ceilings held at the targets (shared sites)")
-    return dict(s.targets_ma)
+    emit("warning", rule="ceiling", message="ceilings held at the targets (shared sites)")
+    return dict(targets)

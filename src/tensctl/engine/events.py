@@ -9,7 +9,7 @@ import threading
 from collections import deque
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 
 @dataclass(frozen=True)
@@ -23,6 +23,14 @@ class SessionEvent:
 
 
 Listener = Callable[[SessionEvent], None]
+
+
+class Emit(Protocol):
+    """How the engine's parts report: ``emit("phase", index=1, name="…")``."""
+
+    def __call__(self, kind: str, /, **data: Any) -> None: ...
+
+
 HISTORY_EVENTS = 1000
 _END = object()
 

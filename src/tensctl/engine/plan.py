@@ -1,13 +1,16 @@
-"""What the engine works out before any current flows: each channel's target, its
-ceiling, and the device settings of each phase."""
+"""What the engine works out before any current flows: what the operator asked for
+(:class:`Orders`), each channel's target and ceiling once the checks passed (:class:`Plan`,
+immutable), and the device settings of each phase."""
 
 from __future__ import annotations
 
+import math
 from collections.abc import Collection, Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
+from types import MappingProxyType
 
 from tensctl.drivers.base import AlternationStep, ChannelSettings
-from tensctl.engine.timeline import Setpoint, pulse_parameters
+from tensctl.engine.timeline import Setpoint, Timeline, pulse_parameters
 from tensctl.model.device import DeviceProfile
 from tensctl.model.electrodes import Electrode
 from tensctl.model.modes import Alternating, Burst
@@ -44,6 +47,71 @@ class SafetyInputs:
             mid = (lo + hi) / 2
             lo, hi = (mid, hi) if ok(mid) else (lo, mid)
         return lo
+
+
+@dataclass(frozen=True)
+class Orders:
+    """What the operator asked for: intensities, ceilings and thresholds per channel, and
+    whether the patient was screened. Replaced, never changed, when a titration adds to it."""
+
+    safety: SafetyInputs
+    intensity_ma: Mapping[int, float] = field(default_factory=dict)
+    ceiling_ma: Mapping[int, float] = field(default_factory=dict)
+    thresholds: Mapping[int, Mapping[Threshold, float]] = field(default_factory=dict)
+    screened: bool = False
+
+    @property
+    def protocol(self) -> Protocol:
+        return self.safety.protocol
+
+    @property
+    def device(self) -> DeviceProfile:
+        return self.safety.device
+
+    def upper_ma(self, ch: int) -> float:
+        """The most channel ``ch`` may ever get: device, operator, protocol and N threshold."""
+        channel = next(c for c in self.protocol.channels if c.id == ch)
+        candidates = [self.device.amplitude.max_ma, self.ceiling_ma.get(ch, math.inf)]
+        candidates.append(self.protocol.channel_ceiling_ma(channel) or math.inf)
+        noxious = self.thresholds.get(ch, {}).get(Threshold.N)
+        if noxious is not None:
+            candidates.append(noxious)
+        # NaN compares false with everything, so min() would skip it (a NaN noxious level
+        # would silently drop its cap): anything that is not a number ≥ 0 makes it 0
+        if any(math.isnan(c) or c < 0 for c in candidates):
+            return 0.0
+        return min(candidates)
+
+
+@dataclass(frozen=True)
+class Plan:
+    """What the checks before current flows have passed, and nothing else: every channel's
+    target (empty until every target is known), its ceiling, and the timeline at the targets.
+    The supervisor of a run is built from :attr:`ceilings_ma`."""
+
+    targets_ma: Mapping[int, float]
+    ceilings_ma: Mapping[int, float]
+    timeline: Timeline
+
+    @classmethod
+    def of(
+        cls, protocol: Protocol, targets_ma: Mapping[int, float], ceilings_ma: Mapping[int, float]
+    ) -> Plan:
+        return cls(
+            MappingProxyType(dict(targets_ma)),
+            MappingProxyType(dict(ceilings_ma)),
+            Timeline(protocol, MappingProxyType(dict(targets_ma))),
+        )
+
+    @classmethod
+    def unchecked(cls, protocol: Protocol, device: DeviceProfile) -> Plan:
+        """Before any check: no target, every ceiling at the device's maximum."""
+        return cls.of(protocol, {}, {c.id: device.amplitude.max_ma for c in protocol.channels})
+
+    @property
+    def complete(self) -> bool:
+        """Every channel has a checked target: the session may start."""
+        return bool(self.targets_ma)
 
 
 def resolve_targets(

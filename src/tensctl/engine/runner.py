@@ -6,7 +6,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable
 
-from tensctl.engine.control import TICK_S, tick_late_ms
+from tensctl.engine.control import TICK_S
 from tensctl.engine.session import TERMINAL, Session
 from tensctl.engine.states import State
 
@@ -31,7 +31,7 @@ class HostWatchdog:
     def _watch(self) -> None:
         s = self.session
         while not self._stop.wait(self.period_s):
-            late = tick_late_ms(s, s.clock.now())
+            late = s.late_ms(s.clock.now())
             if late is not None:
                 s.fault("host_watchdog", f"the supervisor loop is {late:.0f} ms late")
 
@@ -45,7 +45,7 @@ def run(session: Session, on_tick: Callable[[], None] | None = None) -> State:
     if session.state is State.ready:
         session.start()
     while session.state not in TERMINAL:
-        due = session.progress.tick_due_s
+        due = session.control.tick_due_s
         clock.sleep_until(due if due is not None else clock.now())
         session.tick()
         if on_tick is not None:

@@ -1,10 +1,13 @@
-"""A stimulation session: the state machine, the checks before current flows, and what the
-operator can do — titrate, start, adjust, pause, resume, stop, emergency stop.
+"""A stimulation session: the state machine and what the operator can do — connect, check,
+titrate, start, adjust, pause, resume, stop, emergency stop, reset.
 
-The engine sees only the :class:`~tensctl.drivers.base.Driver` interface. Every amplitude
-goes through the :class:`~tensctl.safety.supervisor.Supervisor` first. An exception in any
-state callback makes the machine stop every output and latch a fault (``on_exception``).
-Thread-safe: an emergency stop goes to the device before it takes any lock.
+The checks before current flows return a :class:`~tensctl.engine.plan.Plan`
+(:mod:`~tensctl.engine.checks`); the run itself — ticks, heartbeats, the supervisor, the
+device's telemetry — is a :class:`~tensctl.engine.control.RunController`, which answers with
+the transitions and faults this class acts on. Every state event comes from the machine's
+own callbacks (``entered``, first on entering any state). An exception in any state callback
+makes the machine stop every output and latch a fault (``on_exception``). Thread-safe: an
+emergency stop goes to the device before it takes any lock (see :mod:`tensctl.engine`).
 """
 
 from __future__ import annotations
@@ -12,17 +15,18 @@ from __future__ import annotations
 import math
 import threading
 from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
+from dataclasses import replace
 from typing import Any
 
 from transitions import EventData
 
 from tensctl.drivers.base import DeviceInfo, Driver
-from tensctl.drivers.errors import DriverError, LinkLost
-from tensctl.engine import checks, control, watch
+from tensctl.drivers.errors import CommandRefused, DriverError, LinkLost
+from tensctl.engine import checks
 from tensctl.engine.clock import Clock
-from tensctl.engine.control import RunState, heartbeat_interval_s
+from tensctl.engine.control import LATCHED, DeviceReported, RunController
 from tensctl.engine.events import EventHub, Listener, SessionEvent
-from tensctl.engine.plan import SafetyInputs
+from tensctl.engine.plan import Orders, Plan, SafetyInputs
 from tensctl.engine.states import OUTPUT_STATES, State, Trigger, build_machine, sources
 from tensctl.engine.timeline import Timeline
 from tensctl.engine.titration import Titration
@@ -63,7 +67,7 @@ class Session:
         virtual: bool = False,
     ) -> None:
         self.driver, self.protocol, self.device, self.clock = driver, protocol, device, clock
-        self.patient, self.screened, self.virtual = patient, screened, virtual
+        self.patient, self.virtual = patient, virtual
         ids = [c.id for c in protocol.channels]
         for name, values in (("intensity", intensity_ma), ("ceiling", ceiling_ma)):
             unknown = sorted(set(values or {}) - set(ids))
@@ -71,26 +75,67 @@ class Session:
                 message = f"no channel {unknown[0]} in protocol '{protocol.id}' (channels: {ids})"
                 raise InputError([Problem(message, f"--{name}")])
         self.channels = ids
-        self.given_ma = dict(intensity_ma or {})
-        self.given_ceiling_ma = dict(ceiling_ma or {})
-        self.thresholds = {ch: dict(v) for ch, v in (thresholds or {}).items()}
-        self.safety = SafetyInputs(protocol, device, electrodes, acknowledged)
+        self.orders = Orders(
+            SafetyInputs(protocol, device, electrodes, acknowledged),
+            dict(intensity_ma or {}),
+            dict(ceiling_ma or {}),
+            {ch: dict(v) for ch, v in (thresholds or {}).items()},
+            screened,
+        )
+        self.plan = Plan.unchecked(protocol, device)
         self.hub = EventHub()
         self.lock = threading.RLock()
         self.info: DeviceInfo | None = None
-        self.targets_ma: dict[int, float] = {}
-        self.ceilings_ma: dict[int, float] = {}
-        self.checked = False
         self.titration: Titration | None = None
         self.end_reason = ""
         self.fault_detail = ""
         self._cause_lock = threading.Lock()
         self._cause: tuple[str, str] | None = None  # the first fault claimed, until a reset
-        self.timeline = Timeline(protocol, {})
-        self.supervisor = Supervisor(device, {ch: device.amplitude.max_ma for ch in ids})
-        self.progress = RunState(ids, heartbeat_interval_s(device.watchdog_ms, virtual))
+        self.control = self._new_run()
         self.machine = build_machine(self, on_exception="_on_exception")
         self.health: list[Callable[[], str | None]] = []  # e.g. "the record cannot be written"
+
+    def _new_run(self) -> RunController:
+        return RunController(
+            self.driver,
+            self.protocol,
+            self.device,
+            self.clock,
+            self.emit,
+            self.plan,
+            virtual=self.virtual,
+        )
+
+    # ---- what the run is at (read-only views) ------------------------------------------
+
+    @property
+    def screened(self) -> bool:
+        return self.orders.screened
+
+    @property
+    def thresholds(self) -> Mapping[int, Mapping[Threshold, float]]:
+        return self.orders.thresholds
+
+    @property
+    def checked(self) -> bool:
+        """The checks passed with every target known: the session may start."""
+        return self.plan.complete
+
+    @property
+    def targets_ma(self) -> Mapping[int, float]:
+        return self.control.targets_ma
+
+    @property
+    def ceilings_ma(self) -> Mapping[int, float]:
+        return self.control.ceilings_ma
+
+    @property
+    def supervisor(self) -> Supervisor:
+        return self.control.supervisor
+
+    @property
+    def timeline(self) -> Timeline:
+        return self.control.timeline
 
     def unhealthy(self) -> str | None:
         """The first problem a health check reports (it faults a running session)."""
@@ -104,38 +149,99 @@ class Session:
     def events(self) -> Iterator[SessionEvent]:
         return self.hub.iterate()
 
-    def emit(self, kind: str, **data: Any) -> None:
-        self.hub.emit(SessionEvent(kind, control.elapsed_s(self), data))
-
-    def tick(self) -> None:
-        """One supervisor tick (a runner calls this at least every 100 ms)."""
-        control.tick(self)
+    def emit(self, kind: str, /, **data: Any) -> None:
+        self.hub.emit(SessionEvent(kind, self.control.elapsed_s(), data))
 
     def elapsed_s(self) -> float:
-        return control.elapsed_s(self)
+        return self.control.elapsed_s()
 
-    # state callbacks: the machine finds them by name; exceptions go to _on_exception
-    def on_enter_titrating(self, event: EventData | None = None) -> None:
-        control.on_enter_titrating(self)
+    def late_ms(self, now: float) -> float | None:
+        """How late the due tick is (ms of real time) once the host watchdog expired."""
+        return self.control.late_ms(self.state, now)
 
-    def on_exit_titrating(self, event: EventData | None = None) -> None:
-        control.on_exit_titrating(self)
+    # ---- the tick ------------------------------------------------------------------------
 
-    def on_enter_ramping_up(self, event: EventData | None = None) -> None:
-        control.on_enter_ramping_up(self)
+    def tick(self) -> None:
+        """One supervisor tick (a runner calls this at least every 100 ms): the host
+        watchdog, the record's health, then the run's step; the next tick scheduled."""
+        with self.lock:
+            now = self.clock.now()
+            late = self.control.late_ms(self.state, now)
+            if late is not None:
+                self.fault("host_watchdog", f"the supervisor tick is {late:.0f} ms late")
+                return
+            watched = self.state in OUTPUT_STATES or self.state is State.paused
+            problem = self.unhealthy() if watched else None
+            if problem is not None:
+                self.fault("record", problem)
+                return
+            self._guarded(self._step, now)
+            self.control.schedule(self.state, now)  # after the step: it knows what was sent
 
-    def on_enter_completed(self, event: EventData | None = None) -> None:
-        control.on_enter_completed(self)
+    def _step(self, now: float) -> None:
+        run = self.control
+        level = (self.titration.channel, self.titration.level_ma) if self.titration else None
+        reached = run.advance(self.state, now, level)
+        if reached is Trigger.finish:
+            self.end_reason = self.end_reason or "completed"
+            self.fire(Trigger.finish)
+            reached = run.advance(self.state, now, None)  # the ramp down begins at once
+        if reached is not None:
+            self.fire(reached)
+            if reached is Trigger.ramped_down:
+                return
+        run.keep_alive(self.state, now)
+        verdict = run.watch(self.state, now)
+        if verdict is not None:
+            self.fault(verdict.rule, verdict.message)
 
-    def on_enter_state(self, previous: State) -> None:
-        self.emit("state", state=self.state.value, previous=previous.value)
+    def _guarded(self, action: Callable[..., object], *args: Any) -> None:
+        """Run ``action``; if the device cannot be reached or refuses, the output is no
+        longer provably within limits: latch a fault (every output to 0)."""
+        try:
+            action(*args)
+        except DeviceReported as exc:  # refused for a fault the device told of: that one
+            self.fault(exc.fault.rule, exc.fault.message)
+        except LinkLost as exc:
+            self.fault("link_lost", str(exc))
+        except CommandRefused as exc:
+            # a session the device no longer knows: it restarted, or another host identified
+            self.fault("device_session" if exc.code == "STALE_SESSION" else "device", str(exc))
+        except DriverError as exc:
+            self.fault("device", str(exc))
+
+    # ---- the machine's callbacks (by name: states.py); exceptions → _on_exception --------
+
+    def entered(self, event: EventData) -> None:
+        """First on entering any state: the state event of this transition."""
+        previous = event.transition.source if event.transition is not None else ""
+        self.emit("state", state=self.state.value, previous=previous)
+
+    def begin_titration(self, event: EventData) -> None:
+        assert self.titration is not None
+        self.control.begin_titration(self.titration.channel)
+
+    def end_titration(self, event: EventData) -> None:
+        assert self.titration is not None
+        self.control.end_titration(self.titration.channel)
+
+    def begin_run(self, event: EventData) -> None:
+        self.control.begin(self.clock.now())
+
+    def run_completed(self, event: EventData) -> None:
+        self.driver.stop(self.channels)
+        self.end_reason = self.end_reason or "completed"
+        self.emit("end", reason=self.end_reason)
+
+    def pause_begins(self, event: EventData) -> None:
+        self.control.pause_clock(self.clock.now())
+
+    def pause_ends(self, event: EventData) -> None:
+        self.control.resume_clock(self.clock.now())
 
     def fire(self, trigger: Trigger) -> None:
         with self.lock:
-            previous = self.state
             self.trigger(trigger.value)
-            if self.state is not previous:
-                self.on_enter_state(previous)
 
     # ---- guards (named in the transitions table) ---------------------------------------
 
@@ -152,8 +258,10 @@ class Session:
 
     # ---- before current flows ----------------------------------------------------------
 
-    def connect(self) -> DeviceInfo:
-        info = self.driver.identify()
+    def connect(self, info: DeviceInfo | None = None) -> DeviceInfo:
+        """Check the device against its profile: ``info`` as it identified itself when it
+        was connected, or asked now (the device is identified once per connection)."""
+        info = info if info is not None else self.driver.identify()
         checks.match_profile(info, self.device, len(self.channels))
         self.info = info
         self.driver.events()  # what happened before this session (the power-up greeting)
@@ -165,10 +273,13 @@ class Session:
         ceilings. Refusals raise :class:`SafetyRefused` and leave the session connected."""
         self.fire(Trigger.check)
         try:
-            checks.run(self)
+            plan = checks.run(self.orders, self.driver, self.emit)
         except Exception:
+            self.plan = Plan.unchecked(self.protocol, self.device)
             self.fire(Trigger.checks_failed)
             raise
+        self.plan = plan
+        self.control.adopt(plan)
         self.fire(Trigger.checks_passed)
 
     # ---- operator actions ----------------------------------------------------------------
@@ -178,7 +289,8 @@ class Session:
             raise InputError([Problem(f"no channel {channel} in this protocol", "<api>")])
         with self.lock:
             others = {ch: 0.0 for ch in self.channels if ch != channel}
-            top = self.safety.checked_ceiling(channel, checks.upper_ma(self, channel), others)
+            upper = self.orders.upper_ma(channel)
+            top = self.orders.safety.checked_ceiling(channel, upper, others)
             self.titration = Titration(channel, top, step_ma=self.supervisor.step_ma)
             self.fire(Trigger.titrate)
             return self.titration
@@ -188,7 +300,7 @@ class Session:
         with self.lock:
             if self.titration is None or self.state is not State.titrating:
                 raise InputError([Problem("no titration is running", "<api>")])
-            which = self.titration.mark(self.progress.sent_ma[self.titration.channel])
+            which = self.titration.mark(self.control.sent_ma[self.titration.channel])
             self.emit(
                 "titration",
                 channel=self.titration.channel,
@@ -204,9 +316,15 @@ class Session:
             t = self.titration
             if t is None or not t.done:
                 raise InputError([Problem("mark ST, SC1, N and SC2 first", "<api>")])
-            self.thresholds[t.channel] = dict(t.values)
+            orders = self.orders
+            intensity = dict(orders.intensity_ma)
             if use is not None:
-                self.given_ma[t.channel] = t.values[use]
+                intensity[t.channel] = t.values[use]
+            self.orders = replace(
+                orders,
+                intensity_ma=intensity,
+                thresholds={**orders.thresholds, t.channel: dict(t.values)},
+            )
             self.fire(Trigger.titration_done)
             self.titration = None
         self.check()
@@ -238,11 +356,11 @@ class Session:
             self.fire(Trigger.start)
 
     def pause(self) -> None:
+        """Every output to 0, the protocol's clock held (the machine's callbacks keep it)."""
         with self.lock:
             self.require(Trigger.pause, "pause")
-            self.progress.pause_started_s = self.clock.now()  # before: the event's elapsed_s
             self.fire(Trigger.pause)
-            control.guarded(self, control.send_levels, {ch: 0.0 for ch in self.channels})
+            self._guarded(self.control.zero)
 
     def resume(self) -> None:
         """Back to the protocol after a pause. No channel climbs on its own above the most
@@ -251,15 +369,12 @@ class Session:
         with self.lock:
             self.require(Trigger.resume, "resume")
             now = self.clock.now()
-            paused_s = now - self.progress.pause_started_s
-            self.progress.paused_total_s += paused_s
-            felt = {ch: self.progress.felt_ma(ch, now, RESUME_MEMORY_S) for ch in self.targets_ma}
-            lowered = {ch: v for ch, v in self.targets_ma.items() if v > felt[ch]}
+            paused_s = self.control.paused_for_s(now)
+            lowered = self.control.cap_to_felt(now, RESUME_MEMORY_S)
             if lowered:
-                self.targets_ma = {ch: min(v, felt[ch]) for ch, v in self.targets_ma.items()}
-                self.timeline = Timeline(self.protocol, self.targets_ma)
+                targets = self.control.targets_ma
                 was = ", ".join(f"channel {ch} {v:g} mA" for ch, v in lowered.items())
-                now_at = ", ".join(f"channel {ch} {self.targets_ma[ch]:g} mA" for ch in lowered)
+                now_at = ", ".join(f"channel {ch} {targets[ch]:g} mA" for ch in lowered)
                 self.emit(
                     "warning",
                     rule="resume",
@@ -274,7 +389,7 @@ class Session:
         with self.lock:
             if self.state in (State.ramping_up, State.stimulating, State.paused):
                 self.end_reason = "stopped_by_user"
-                control.begin_ramp_down(self)
+                self.control.begin_ramp_down(self.clock.now())
                 self.fire(Trigger.stop)
 
     def adjust(self, channel: int, delta_ma: float) -> float:
@@ -322,11 +437,10 @@ class Session:
                     f"the target stays at {old:g} mA"
                 )
             new = min(max(0.0, wanted), ceiling)
-            self.targets_ma[channel] = new
-            self.timeline = Timeline(self.protocol, self.targets_ma)
+            self.control.set_target(channel, new)
             self.emit("adjust", channel=channel, target_ma=new, previous_ma=old)
             if new < old and self.state in OUTPUT_STATES:
-                control.tick(self)
+                self.tick()
             return new
 
     def emergency_stop(self, reason: str = "operator") -> None:
@@ -336,8 +450,7 @@ class Session:
         except (DriverError, LinkLost) as exc:
             self.fault_detail = f"emergency stop not acknowledged: {exc}"
         with self.lock:
-            for ch in self.channels:
-                self.supervisor.zeroed(ch)
+            self.control.zeroed()
             self.end_reason = self.end_reason or "emergency_stop"
             if self.state not in (State.idle, State.stopped, State.completed):
                 self.fire(Trigger.emergency_stop)
@@ -356,9 +469,8 @@ class Session:
         except (DriverError, LinkLost) as exc:
             message += f" (emergency stop not acknowledged: {exc})"
         with self.lock:
-            for ch in self.channels:
-                self.supervisor.zeroed(ch)
-            if not first or self.state in (State.fault, State.stopped):
+            self.control.zeroed()
+            if not first or self.state in LATCHED:
                 return  # latched already: the first cause stands
             self.fault_detail = f"{rule}: {message}"
             self.end_reason = f"fault:{rule}"
@@ -383,10 +495,9 @@ class Session:
                 self.emit("device", event=event.kind, faults=sorted(event.faults))
             with self._cause_lock:
                 self._cause = None
-            self.fault_detail, self.end_reason, self.checked = "", "", False
-            self.progress = RunState(self.channels, self.progress.heartbeat_s)
-            for ch in self.channels:
-                self.supervisor.zeroed(ch)
+            self.fault_detail, self.end_reason = "", ""
+            self.plan = Plan.unchecked(self.protocol, self.device)
+            self.control = self._new_run()  # from 0 and from the protocol's beginning
         self.check()
 
     def _electrodes_on(self, doing: str, need_measurement: bool) -> None:
@@ -423,6 +534,6 @@ class Session:
                 self.driver.stop(self.channels)
         except (DriverError, LinkLost):
             pass
-        if self.progress.started_s is not None:
-            watch.summary(self)  # the last word on what was delivered: output 0, counters
+        if self.control.started_s is not None:
+            self.control.summary()  # the last word on what was delivered: output 0, counters
         self.hub.close()

@@ -68,7 +68,12 @@ TRANSITIONS: list[dict[str, Any]] = [
     {"trigger": T.titration_done, "source": S.titrating, "dest": S.ready},
     {"trigger": T.start, "source": S.ready, "dest": S.ramping_up, "conditions": "is_checked"},
     {"trigger": T.ramp_done, "source": S.ramping_up, "dest": S.stimulating},
-    {"trigger": T.pause, "source": [S.ramping_up, S.stimulating], "dest": S.paused},
+    {
+        "trigger": T.pause,
+        "source": [S.ramping_up, S.stimulating],
+        "dest": S.paused,
+        "before": "pause_begins",
+    },
     {"trigger": T.resume, "source": S.paused, "dest": S.ramping_up},
     {"trigger": T.stop, "source": [S.ramping_up, S.stimulating, S.paused], "dest": S.ramping_down},
     {"trigger": T.finish, "source": [S.stimulating, S.ramping_up], "dest": S.ramping_down},
@@ -88,6 +93,18 @@ TRANSITIONS: list[dict[str, Any]] = [
 ]
 
 
+ENTERED = "entered"
+"""The model's callback on entering any state, before the state's own: the one ``state``
+event of each transition, in order, with the session time of the new state."""
+ON_ENTER = {
+    S.titrating: "begin_titration",
+    S.ramping_up: "begin_run",
+    S.completed: "run_completed",
+}
+ON_EXIT = {S.titrating: "end_titration", S.paused: "pause_ends"}
+"""Leaving ``paused`` any way (resume, stop, fault) ends the pause on the run's clock."""
+
+
 def sources(trigger: Trigger) -> list[State]:
     """The states ``trigger`` leaves from (for telling an operator where a command works)."""
     out: list[State] = []
@@ -99,10 +116,19 @@ def sources(trigger: Trigger) -> list[State]:
 
 
 def build_machine(model: Any, on_exception: str) -> Machine:
-    """A machine over ``model``: no automatic ``to_<state>`` triggers, guards by name."""
+    """A machine over ``model``: no automatic ``to_<state>`` triggers, guards and callbacks
+    by name (:data:`ENTERED`, :data:`ON_ENTER`, :data:`ON_EXIT`, a transition's ``before``)."""
+    states = [
+        {
+            "name": state,
+            "on_enter": [ENTERED, *([ON_ENTER[state]] if state in ON_ENTER else [])],
+            "on_exit": [ON_EXIT[state]] if state in ON_EXIT else [],
+        }
+        for state in State
+    ]
     return Machine(
         model=model,
-        states=State,
+        states=states,
         transitions=[_plain(t) for t in TRANSITIONS],
         initial=State.idle,
         auto_transitions=False,
