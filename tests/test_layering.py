@@ -1,6 +1,6 @@
 """Imports point one way (DEVELOPERS.md): cli → engine → drivers/safety → wire/model, and the
-simulator sees only the wire protocol and the models, except in its driver plugin. Checked
-on the source, statically."""
+simulator sees only the wire protocol and the models, except in its driver plugin; and no
+module imports itself back through others. Checked on the source, statically."""
 
 from __future__ import annotations
 
@@ -58,13 +58,15 @@ def _known(module: str) -> str | None:
     return None
 
 
-def _imports(module: str) -> Iterator[str]:
-    """Every module of ours that ``module`` imports: at module level, inside functions and
-    under ``if TYPE_CHECKING:`` alike. Relative imports are resolved, and ``from package
-    import name`` names the submodule ``package.name`` when there is one."""
+def _imports(module: str, source: str | None = None) -> Iterator[str]:
+    """Every module of ours that ``module`` imports (its file's text, or ``source``): at
+    module level, inside functions and under ``if TYPE_CHECKING:`` alike. Relative imports
+    are resolved, and ``from package import name`` names the submodule ``package.name`` when
+    there is one."""
     path = MODULES[module]
     package = module if path.name == "__init__.py" else module.rpartition(".")[0]
-    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+    text = path.read_text(encoding="utf-8") if source is None else source
+    for node in ast.walk(ast.parse(text)):
         if isinstance(node, ast.Import):
             for alias in node.names:
                 if (found := _known(alias.name)) is not None:
@@ -72,13 +74,13 @@ def _imports(module: str) -> Iterator[str]:
         elif isinstance(node, ast.ImportFrom):
             if node.level:
                 base = package.split(".")[: len(package.split(".")) - (node.level - 1)]
-                source = ".".join(base + ([node.module] if node.module else []))
+                origin = ".".join(base + ([node.module] if node.module else []))
             else:
-                source = node.module or ""
+                origin = node.module or ""
             for alias in node.names:
-                found = _known(f"{source}.{alias.name}")
-                if found is None or found == _known(source):  # a name, not a submodule
-                    found = _known(source)
+                found = _known(f"{origin}.{alias.name}")
+                if found is None or found == _known(origin):  # a name, not a submodule
+                    found = _known(origin)
                 if found is not None:
                     yield found
 
@@ -112,6 +114,64 @@ def test_only_the_plugin_seam_imports_the_controller_s_drivers() -> None:
     assert importers("tensctl.drivers", among="tenssim") == {"tenssim.driver"}
 
 
+def _cycles(graph: dict[str, list[str]]) -> list[list[str]]:
+    """Every elementary cycle, each as the path from its smallest module back to it."""
+    found: list[list[str]] = []
+
+    def walk(start: str, path: list[str]) -> None:
+        for nxt in graph[path[-1]]:
+            if nxt == start:
+                found.append([*path, start])
+            elif nxt > start and nxt not in path:
+                walk(start, [*path, nxt])
+
+    for start in sorted(graph):
+        walk(start, [start])
+    return found
+
+
+def test_the_cycle_finder_finds_cycles() -> None:
+    graph = {"a": ["b"], "b": ["c", "a"], "c": ["a"], "d": ["a"]}
+    assert _cycles(graph) == [["a", "b", "c", "a"], ["a", "b", "a"]]
+    assert _cycles({"a": ["b"], "b": []}) == []
+
+
 def test_the_import_graph_resolves_relative_and_submodule_imports() -> None:
     assert "tensctl.drivers.base" in GRAPH["tensctl.drivers.registry"]
     assert "tenssim.sciencemode2.channel_list" in GRAPH["tenssim.sciencemode2.personality"]
+    source = """
+from typing import TYPE_CHECKING
+from . import port
+from .errors import UnknownScheme
+from .. import errors
+from ..wire import codes, Deframer
+from tensctl.model import device
+if TYPE_CHECKING:
+    from tensctl.journal.store import Store
+def later():
+    import tensctl.safety.limits
+    import json
+"""
+    expected = [
+        "tensctl.drivers.port",
+        "tensctl.drivers.errors",
+        "tensctl.errors",
+        "tensctl.wire.codes",
+        "tensctl.wire",
+        "tensctl.model.device",
+        "tensctl.journal.store",
+        "tensctl.safety.limits",
+    ]
+    assert sorted(_imports("tensctl.drivers.registry", source)) == sorted(expected)
+    # in a package's __init__, "." is the package itself
+    assert list(_imports("tensctl.drivers", "from . import port")) == ["tensctl.drivers.port"]
+
+
+@pytest.mark.parametrize("package", sorted({_package(m) for m in MODULES}))
+def test_no_import_circle(package: str) -> None:
+    """No module imports itself back, however indirectly and whatever kind of import (a
+    circle through ``TYPE_CHECKING`` or a function body is a circle of responsibility).
+    Importing ``a.b.c`` counts as importing that module only, not the packages ``a`` and
+    ``a.b`` Python initialises on the way."""
+    mine = [c for c in _cycles(GRAPH) if any(_package(m) == package for m in c)]
+    assert not mine, "import circles:\n" + "\n".join(" -> ".join(c) for c in mine)
