@@ -22,29 +22,38 @@ import secrets
 from collections import deque
 from collections.abc import Callable
 from functools import partial
-from typing import Any
+from typing import Any, ClassVar, TypeAlias
 
 from tensctl.model.device import DeviceProfile
 from tensctl.wire.codes import ErrorCode, EventCode, Fault, MsgType, OutputState
 from tensctl.wire.frame import Frame
 from tensctl.wire.messages import (
     Ack,
+    Configure,
+    EmergencyStop,
     Event,
+    Heartbeat,
+    Identify,
+    MeasureImpedance,
     Message,
     Nack,
+    ResetFault,
+    SetAmplitude,
+    Start,
+    Stop,
     Telemetry,
 )
 from tensctl.wire.replies import OPEN_CIRCUIT_OHM, Identity, Impedance, MessageError, decode_message
-from tenssim import handlers, monitor
+from tenssim import monitor
 from tenssim.channel import DEVICE_FAULTS, RESET_CLEAR_S, Channel
-from tenssim.limits import (
-    Limits,
-)
+from tenssim.limits import Limits, rms_rise_ua
 
 LogSink = Callable[[dict[str, Any]], None]
 TELEMETRY_INTERVAL_S = 0.1
 LINK_BAD_FRAMES, LINK_WINDOW_S = 5, 1.0
 FIRMWARE_VERSION = "tenssim 0.1"
+Result: TypeAlias = bytes | ErrorCode
+"""What a request comes to: the ACK payload, or the NACK error code."""
 
 
 NO_SESSION = 0
@@ -99,8 +108,8 @@ class Firmware:
         self.speed = speed
         self.battery_low = False
         self.pushed: list[Message] = []
+        """Events a request raised, sent after its reply."""
         self._snapshot: list[tuple[bool, int]] | None = None
-        """Events a handler raised, sent after its reply."""
         self.boot(now_s, reboot=False)  # sets greeting: the BOOT event sent at power-up
 
     @property
@@ -150,7 +159,7 @@ class Firmware:
         out = self.tick(now_s)
         before = self._snapshot = self.outputs()  # trips during dispatch log against it
         message = decode_message(frame)
-        outcome: bytes | ErrorCode
+        outcome: Result
         if isinstance(message, MessageError):
             unknown = message.detail == "unknown message type"
             outcome = ErrorCode.UNKNOWN_TYPE if unknown else ErrorCode.BAD_LENGTH
@@ -161,14 +170,14 @@ class Firmware:
         elif (stale := self._stale(frame)) is not None:
             # a stop always acts, but a stale one must not rewind the sequence check
             stop = frame.type == MsgType.EMERGENCY_STOP
-            outcome = handlers.dispatch(self, message, now_s) if stop else stale
+            outcome = self.dispatch(message, now_s) if stop else stale
         else:
             if frame.type == MsgType.IDENTIFY:  # a new host session: its replies carry it
                 self.session = new_session(self.session)
                 self.identified_by = (frame.session, frame.seq)
             self.last_seq = frame.seq
             self.last_valid_s = now_s
-            outcome = handlers.dispatch(self, message, now_s)
+            outcome = self.dispatch(message, now_s)
         code = outcome if isinstance(outcome, ErrorCode) else None
         reply: Message = (
             Nack(frame.seq, frame.type, outcome)
@@ -210,6 +219,145 @@ class Firmware:
             return None
         ahead = _ahead(frame.seq, self.last_seq)
         return ErrorCode.STALE_SEQUENCE if ahead == 0 or ahead >= 0x8000 else None
+
+    # ---- requests: each returns the ACK payload, or the NACK error code having changed
+    # nothing (a refused command leaves the output as it was) -------------------------
+
+    def _on_identify(self, m: Identify, now_s: float) -> Result:
+        """A new host session (its number chosen by :meth:`handle`): whatever the old
+        one left running goes to 0 and stops (zero start); the sequence check restarts from this
+        frame."""
+        for ch in self.channels:
+            ch.zero()
+        return self.identity()
+
+    def _on_configure(self, m: Configure, now_s: float) -> Result:
+        if not self.limits.channel_ok(m.channel):
+            return ErrorCode.BAD_CHANNEL
+        ch = self.channel(m.channel)
+        if ch.faults:
+            return ErrorCode.FAULT_LATCHED
+        error = self.limits.check_configure(m, ch.amplitude_ua)
+        if error:
+            return error
+        if ch.output_on and ch.config is not None:
+            risen = ch.rms_risen_within(now_s)
+            error = self.limits.check_reconfigure(ch.config, m, ch.amplitude_ua, risen)
+            if error:
+                return error
+            rise = rms_rise_ua(ch.config, m, ch.amplitude_ua)
+            if rise > 0:
+                ch.rms_rises.append((now_s, rise))
+        ch.config = m
+        return b""
+
+    def _on_set_amplitude(self, m: SetAmplitude, now_s: float) -> Result:
+        if not self.limits.channel_ok(m.channel):
+            return ErrorCode.BAD_CHANNEL
+        ch = self.channel(m.channel)
+        if m.amplitude_ua <= ch.amplitude_ua:  # decreases are never refused or delayed
+            ch.amplitude_ua = m.amplitude_ua
+            return b""
+        if ch.faults & Fault.LOCKED:
+            return ErrorCode.CHANNEL_LOCKED
+        if ch.faults:
+            return ErrorCode.FAULT_LATCHED
+        if ch.config is None:
+            return ErrorCode.NOT_CONFIGURED
+        if not ch.running:
+            return ErrorCode.NOT_STARTED
+        error = self.limits.check_output(ch.config, m.amplitude_ua)  # peaks, charges, r.m.s.
+        if error:
+            return error
+        step = m.amplitude_ua - ch.amplitude_ua
+        error = self.limits.check_increase(step, ch.increase_in_window(now_s))
+        if error:
+            return error
+        ch.increases.append((now_s, step))
+        ch.amplitude_ua = m.amplitude_ua
+        return b""
+
+    def _channels_in(self, mask: int) -> list[int]:
+        return [n for n in range(1, self.limits.channels + 1) if mask & (1 << (n - 1))]
+
+    def _on_start(self, m: Start, now_s: float) -> Result:
+        if not self.limits.mask_ok(m.channel_mask):
+            return ErrorCode.BAD_CHANNEL
+        chosen = [self.channel(n) for n in self._channels_in(m.channel_mask)]
+        for ch in chosen:  # all or nothing
+            if ch.faults & Fault.LOCKED:
+                return ErrorCode.CHANNEL_LOCKED
+            if ch.faults:
+                return ErrorCode.FAULT_LATCHED
+            if self.battery_low:
+                return ErrorCode.LOW_BATTERY
+            if ch.config is None:
+                return ErrorCode.NOT_CONFIGURED
+            if ch.amplitude_ua != 0:
+                return ErrorCode.NOT_AT_ZERO
+        for ch in chosen:
+            if not ch.running:
+                ch.running, ch.started_s = True, now_s
+                z = self.impedance(ch, now_s)
+                ch.baseline_ohm = z if z != float("inf") else None
+                ch.baseline_width_us = monitor.pulse_width_us(ch, now_s)
+        return b""
+
+    def _on_stop(self, m: Stop, now_s: float) -> Result:
+        if not self.limits.mask_ok(m.channel_mask):
+            return ErrorCode.BAD_CHANNEL
+        for n in self._channels_in(m.channel_mask):
+            self.channel(n).zero()
+        return b""
+
+    def _on_emergency_stop(self, m: EmergencyStop, now_s: float) -> Result:
+        self.pushed += self.trip_all(Fault.EMERGENCY_STOP, now_s)
+        return b""
+
+    def _on_heartbeat(self, m: Heartbeat, now_s: float) -> Result:
+        return b""
+
+    def _on_measure(self, m: MeasureImpedance, now_s: float) -> Result:
+        if not self.limits.channel_ok(m.channel):
+            return ErrorCode.BAD_CHANNEL
+        return self.impedance_payload(m.channel, now_s)
+
+    def _on_reset(self, m: ResetFault, now_s: float) -> Result:
+        if not self.limits.mask_ok(m.channel_mask):
+            return ErrorCode.BAD_CHANNEL
+        chosen = [self.channel(n) for n in self._channels_in(m.channel_mask)]
+        for ch in chosen:
+            if ch.faults & Fault.LOCKED:
+                return ErrorCode.CHANNEL_LOCKED
+            if ch.faults and not self.reset_ready(ch, now_s):
+                return ErrorCode.RESET_TOO_EARLY
+        for ch in chosen:
+            if ch.faults:
+                ch.zero()
+                ch.faults = Fault.NONE
+                self.log({"t": now_s, "event": "fault_reset", "channel": ch.number})
+                self.pushed.append(Event(self.ms(now_s), ch.number, EventCode.FAULT_RESET, 0))
+        return b""
+
+    HANDLERS: ClassVar[dict[type[Message], Callable[..., Result]]] = {
+        Identify: _on_identify,
+        Configure: _on_configure,
+        SetAmplitude: _on_set_amplitude,
+        Start: _on_start,
+        Stop: _on_stop,
+        EmergencyStop: _on_emergency_stop,
+        Heartbeat: _on_heartbeat,
+        MeasureImpedance: _on_measure,
+        ResetFault: _on_reset,
+    }
+    """Each request type → the method that carries it out."""
+
+    def dispatch(self, message: Message, now_s: float) -> Result:
+        handler = self.HANDLERS.get(type(message))
+        if handler is None:  # a device → host type sent to the device
+            return ErrorCode.UNKNOWN_TYPE
+        result: Result = handler(self, message, now_s)
+        return result
 
     def bad_frame(self, now_s: float, kind: str) -> list[Message]:
         """A frame that failed COBS/CRC/version: dropped; too many in 1 s is link loss."""

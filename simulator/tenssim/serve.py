@@ -20,7 +20,9 @@ from pathlib import Path
 from tenssim.control import ControlSocket
 from tenssim.device import SimDevice
 
-TICK_S = 0.002
+SERVE_POLL_S = 0.002
+"""How long the select loop waits for bytes from the host before it advances the device's
+clock again: the simulator's own polling, not the host supervisor's tick."""
 
 
 class Server:
@@ -44,7 +46,7 @@ class Server:
     def run(self) -> None:
         try:
             while not self.stop.is_set():
-                for key, _ in self.selector.select(TICK_S):
+                for key, _ in self.selector.select(SERVE_POLL_S):
                     if not self._on_control(key.fileobj):
                         self.on_readable(key.fileobj)
                 now = self.clock()

@@ -36,8 +36,8 @@ def test_third_party_scheme_registers_through_entry_points(monkeypatch: pytest.M
 
 
 def test_builtin_schemes_cannot_be_shadowed(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(registry, "entry_points", lambda group: [_EntryPoint("sim", None)])
-    assert registry.schemes()["sim"] is registry.open_sim
+    monkeypatch.setattr(registry, "entry_points", lambda group: [_EntryPoint("serial", None)])
+    assert registry.schemes()["serial"] is registry.open_serial
 
 
 def test_unknown_scheme_lists_the_known_ones() -> None:

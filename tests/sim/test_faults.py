@@ -18,7 +18,7 @@ from tensctl.wire.messages import (
     Start,
 )
 
-TICK_S = 0.01  # the device notices a load change at its next tick
+NOTICE_S = 0.01  # the device notices a load change at its next tick, this much later
 
 
 def both_running() -> Bench:
@@ -33,7 +33,7 @@ def both_running() -> Bench:
 def tripped_by(bench: Bench, kind: str, **fields: Any) -> float:
     """Inject ``kind`` on channel 1 and let the device tick; the time it noticed."""
     bench.inject(kind, channel=1, **fields)
-    bench.ok(Heartbeat(), t=bench.t + TICK_S)
+    bench.ok(Heartbeat(), t=bench.t + NOTICE_S)
     return bench.t
 
 
@@ -155,7 +155,7 @@ def test_compliance_trips_when_delivered_falls_below_80_percent() -> None:
     bench = high_impedance_bench()
     bench.heartbeats(bench.t + 0.25)
     bench.ok(SetAmplitude(1, 16_000))
-    bench.ok(Heartbeat(), t=bench.t + TICK_S)
+    bench.ok(Heartbeat(), t=bench.t + NOTICE_S)
     assert_tripped(bench, Fault.COMPLIANCE, bench.t)
 
 
@@ -163,7 +163,7 @@ def test_compliance_resets_3_s_after_the_trip() -> None:
     bench = high_impedance_bench()
     bench.heartbeats(bench.t + 0.25)
     bench.ok(SetAmplitude(1, 16_000))
-    bench.ok(Heartbeat(), t=bench.t + TICK_S)
+    bench.ok(Heartbeat(), t=bench.t + NOTICE_S)
     reset_ok_only_after(bench, bench.t)
 
 
@@ -220,7 +220,7 @@ def test_pulse_width_modulation_on_an_unchanged_load_does_not_trip_peel() -> Non
     bench = Bench().running(1, 1000, pw=50)  # Z ≈ 976 Ω at 50 µs, ≈ 2148 Ω at 200 µs
     for i, pw in enumerate(range(60, 201, 10), start=1):
         bench.ok(configure(1, pw=pw), t=0.05 * i)
-    bench.ok(Heartbeat(), t=bench.t + TICK_S)
+    bench.ok(Heartbeat(), t=bench.t + NOTICE_S)
     assert bench.faults(1) == Fault.NONE
 
 

@@ -4,18 +4,30 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Mapping, Sequence
-from typing import TYPE_CHECKING, Any
+from pathlib import Path
+from typing import Any, Protocol
 
 from tensctl.journal.clock import utc_now
 
-if TYPE_CHECKING:
-    from tensctl.journal.store import Store
+
+class EventStore(Protocol):
+    """What a writer needs of the store (:class:`~tensctl.journal.store.Store` is one): to
+    append events to a session's chain. ``path`` only says where (the recorder reports it)."""
+
+    @property
+    def path(self) -> Path: ...
+
+    def append(
+        self, session_id: int, seq: int, prev_hash: str, events: Sequence[Mapping[str, Any]]
+    ) -> str:
+        """Append events ``seq``, ``seq + 1``, … in one transaction; returns the last hash."""
+        ...
 
 
 class SessionWriter:
     """Appends one session's events to its chain, in order, from any thread."""
 
-    def __init__(self, store: Store, session_id: int, last_hash: str, seq: int = 0) -> None:
+    def __init__(self, store: EventStore, session_id: int, last_hash: str, seq: int = 0) -> None:
         self.store, self.session_id = store, session_id
         self._last_hash, self._seq = last_hash, seq
         self._lock = threading.Lock()
