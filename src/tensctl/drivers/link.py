@@ -199,9 +199,11 @@ class Link(ABC, Generic[Req, Msg, Res]):
                 kind, frame = self._encode(request, number)
                 with self._state_lock:
                     self._pending[(number, kind)] = waiter
-                self._write(frame)
-                if self._sync is not None:
+                failure = self._write(frame)
+                if self._sync is not None and failure is None:
                     self._pump(self._sync)  # no reply now is no reply: a timeout, no wait
+            if failure is not None:
+                self._lose(failure)  # wakes this waiter too
             if self._sync is None:
                 waiter.done.wait(self.timeout_s)
             with self._state_lock:
@@ -245,13 +247,16 @@ class Link(ABC, Generic[Req, Msg, Res]):
             _, frame = self._encode(request, number)
             failure = self._write(frame)
         if failure is not None:
+            self._lose(failure)
             raise LinkLost(f"{self.url}: {failure}")
 
     def write_now(self, frame: bytes) -> None:
         """``frame`` as it is (an answer to the device's own request); a failure loses the
         link."""
         with self._write_lock:
-            self._write(frame)
+            failure = self._write(frame)
+        if failure is not None:
+            self._lose(failure)
 
     def refresh(self) -> None:
         """A synchronous port that runs on its own (real time) may have news at any moment;
@@ -269,11 +274,11 @@ class Link(ABC, Generic[Req, Msg, Res]):
         self.port.close()
 
     def _write(self, frame: bytes) -> str | None:
-        """Writes ``frame``; a failure loses the link and is returned."""
+        """Writes ``frame`` (under the write lock); what failed, if it did: the caller
+        loses the link once it has let go of the lock (``on_lost`` may call the driver)."""
         try:
             self.port.write(frame)
         except Exception as exc:  # pyserial raises SerialException or OSError
-            self._lose(f"write failed: {exc}")
             return f"write failed: {exc}"
         return None
 
