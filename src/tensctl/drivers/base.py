@@ -2,7 +2,9 @@
 
 A driver speaks one device's protocol; the engine sees only :class:`Driver`. Every call is
 synchronous and bounded in time: it returns when the device has accepted the command, or
-raises a :class:`~tensctl.drivers.errors.DriverError` (refused, link lost, timed out). Every
+raises a :class:`~tensctl.drivers.errors.DriverError` (refused, link lost, timed out); an
+argument no device could take (a channel out of range, a NaN amplitude) is an
+:class:`~tensctl.errors.InputError` on every driver, before anything is sent. Every
 command is absolute (set this amplitude, stop these channels), so repeating one after a
 lost reply is harmless. :meth:`Driver.emergency_stop` is never queued behind other traffic.
 Channels are numbered from 1.
@@ -10,11 +12,16 @@ Channels are numbered from 1.
 
 from __future__ import annotations
 
+import logging
+import math
+import threading
 import time
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Iterable
+from collections import deque
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 
+from tensctl.errors import InputError, Problem
 from tensctl.model.device import DeviceProfile, SerialSettings
 
 
@@ -107,35 +114,69 @@ class DeviceEvent:
 
 
 EventCallback = Callable[[DeviceEvent], None]
+log = logging.getLogger(__name__)
 
 
 class Driver(ABC):
+    """The public methods validate their arguments once, for every driver (a bad argument
+    is :class:`~tensctl.errors.InputError`, exit code 3, before anything is sent), then
+    call a protected hook (``_configure``, ``_set_amplitude``, …) that talks to the
+    device, as python-can's ``BusABC.recv`` wraps ``_recv_internal``. Events and the
+    update count are kept here too: a driver reports with :meth:`_notify` and
+    :meth:`_touch`. A subclass calls ``super().__init__()``."""
+
     url: str
+
+    def __init__(self) -> None:
+        self._feed_lock = threading.Lock()  # a leaf: held for a few lines, never in a callback
+        self._events: deque[DeviceEvent] = deque(maxlen=10_000)
+        self._callbacks: list[EventCallback] = []
+        self._updates = 0
 
     @abstractmethod
     def identify(self) -> DeviceInfo:
         """Ask the device who it is; starts a new session with it."""
 
-    @abstractmethod
     def configure(self, channel: int, settings: ChannelSettings) -> None:
         """Set a channel's pulse train. The device refuses a waveform or mode change while
         the channel's output is above 0."""
+        self._configure(self._checked_channel(channel), settings)
 
-    @abstractmethod
     def set_amplitude(self, channel: int, amplitude_ma: float) -> None:
-        """Set a started channel's peak amplitude. Increases are slew-limited by the device."""
+        """Set a started channel's peak amplitude. Increases are slew-limited by the device.
+        A non-finite or negative amplitude is an :class:`~tensctl.errors.InputError`."""
+        problems = self._channel_problems([channel], "channel")
+        if isinstance(amplitude_ma, bool) or not isinstance(amplitude_ma, int | float):
+            finite = False
+        else:
+            try:
+                finite = math.isfinite(amplitude_ma) and amplitude_ma >= 0
+            except OverflowError:  # an int too large for a float
+                finite = False
+        if not finite:
+            problems.append(
+                Problem(
+                    f"{amplitude_ma!r} is not an amplitude (a finite number of mA, 0 or more)",
+                    "<api>",
+                    path="amplitude_ma",
+                )
+            )
+        if problems:
+            raise InputError(problems)
+        self._set_amplitude(channel, amplitude_ma)
 
-    @abstractmethod
     def start(self, channels: Iterable[int]) -> None:
         """Enable channels at 0 mA (the device refuses if any is above 0 or faulted)."""
+        self._start(self._checked_channels(channels))
 
-    @abstractmethod
     def stop(self, channels: Iterable[int]) -> None:
         """Take channels to 0 mA and disable them."""
+        self._stop(self._checked_channels(channels))
 
     @abstractmethod
     def emergency_stop(self) -> None:
-        """Every output to 0 at once; latches a fault on every channel."""
+        """Every output to 0 at once; latches a fault on every channel. Never waits behind
+        other traffic."""
 
     @abstractmethod
     def heartbeat(self) -> None:
@@ -145,28 +186,35 @@ class Driver(ABC):
     def telemetry(self) -> dict[int, ChannelTelemetry]:
         """The latest telemetry of each channel."""
 
-    @abstractmethod
     def events(self) -> list[DeviceEvent]:
         """Events received since the last call (oldest first)."""
+        self._refresh()
+        with self._feed_lock:
+            out = list(self._events)
+            self._events.clear()
+            return out
 
-    @abstractmethod
     def subscribe(self, callback: EventCallback) -> None:
-        """Call ``callback`` (from the driver's reader thread) for every event."""
+        """Call ``callback`` for every event, from the thread that received it (the driver's
+        reader thread, mostly). A callback that raises is logged; the others still run and
+        the driver goes on."""
+        with self._feed_lock:
+            self._callbacks.append(callback)
 
     def update_count(self) -> int:
         """A number that changes whenever telemetry or an event arrives, so a caller can
-        skip :meth:`telemetry` and :meth:`events` when nothing is new. A driver that cannot
-        tell returns a new number every time (the default)."""
-        self._calls = getattr(self, "_calls", 0) + 1
-        return self._calls
+        skip :meth:`telemetry` and :meth:`events` when nothing is new."""
+        self._refresh()
+        with self._feed_lock:
+            return self._updates
 
-    @abstractmethod
     def measure_impedance(self, channel: int) -> float:
         """Load impedance in Ω (``inf`` for an open circuit)."""
+        return self._measure_impedance(self._checked_channel(channel))
 
-    @abstractmethod
     def reset_fault(self, channels: Iterable[int]) -> None:
         """Clear latched faults; refused until each fault's cause has been gone long enough."""
+        self._reset_fault(self._checked_channels(channels))
 
     @abstractmethod
     def close(self) -> None:
@@ -178,6 +226,85 @@ class Driver(ABC):
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+    # ---- what a driver implements (arguments already checked) -------------------------
+
+    @abstractmethod
+    def _channel_count(self) -> int:
+        """How many channels the driver can address (1 to this)."""
+
+    @abstractmethod
+    def _configure(self, channel: int, settings: ChannelSettings) -> None: ...
+
+    @abstractmethod
+    def _set_amplitude(self, channel: int, amplitude_ma: float) -> None: ...
+
+    @abstractmethod
+    def _start(self, channels: list[int]) -> None: ...
+
+    @abstractmethod
+    def _stop(self, channels: list[int]) -> None: ...
+
+    @abstractmethod
+    def _measure_impedance(self, channel: int) -> float: ...
+
+    @abstractmethod
+    def _reset_fault(self, channels: list[int]) -> None: ...
+
+    def _refresh(self) -> None:
+        """Before events and the update count are read: take in what the device has sent
+        (a driver without a reader thread), or tell the count of news of its own."""
+        return  # a reader thread takes everything in as it comes
+
+    # ---- what a driver reports ---------------------------------------------------------
+
+    def _notify(self, event: DeviceEvent) -> None:
+        """Queue ``event`` and call every subscriber; one that raises is logged and does not
+        keep the others (or the thread that called this) from going on."""
+        with self._feed_lock:
+            self._events.append(event)
+            self._updates += 1
+            callbacks = list(self._callbacks)
+        for callback in callbacks:
+            try:
+                callback(event)
+            except Exception:
+                log.exception("%s: an event callback failed on %s", self.url, event)
+
+    def _touch(self) -> None:
+        """Telemetry arrived: the update count changes."""
+        with self._feed_lock:
+            self._updates += 1
+
+    # ---- argument checks ---------------------------------------------------------------
+
+    def _checked_channel(self, channel: int) -> int:
+        problems = self._channel_problems([channel], "channel")
+        if problems:
+            raise InputError(problems)
+        return channel
+
+    def _checked_channels(self, channels: Iterable[int]) -> list[int]:
+        try:
+            chosen = list(channels)
+        except TypeError:
+            raise InputError(
+                [Problem(f"{channels!r} is not a list of channels", "<api>", path="channels")]
+            ) from None
+        problems = self._channel_problems(chosen, "channels")
+        if not chosen:
+            problems.append(Problem("no channel given", "<api>", path="channels"))
+        if problems:
+            raise InputError(problems)
+        return chosen
+
+    def _channel_problems(self, channels: Sequence[object], path: str) -> list[Problem]:
+        top = self._channel_count()
+        return [
+            Problem(f"{ch!r} is not a channel of this device (1–{top})", "<api>", path=path)
+            for ch in channels
+            if isinstance(ch, bool) or not isinstance(ch, int) or not 1 <= ch <= top
+        ]
 
 
 @dataclass(frozen=True)

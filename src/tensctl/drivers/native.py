@@ -1,12 +1,11 @@
 """The driver for devices that speak the native tensctl wire protocol (``docs/wire-protocol.md``):
 the simulator over any transport, and firmware built from that document.
 
-A reader thread splits the incoming stream into frames; replies wake the request waiting
-for their sequence number, telemetry updates a per-channel snapshot, events go to a queue
-and to subscribers. Requests hold the write lock only while writing, so an emergency stop
-goes out at once even while other requests wait for their replies. A request without a
-reply is sent again (with a new sequence number: commands are absolute, so a repeat is
-harmless) and after the last try the link counts as lost.
+The shared link (:mod:`tensctl.drivers.link`) reads, waits, retries and loses the link;
+:class:`NativeLink` tells it the protocol: replies wake the request waiting for their
+sequence number and type, telemetry updates a per-channel snapshot, events go to the
+driver's queue and subscribers. On a synchronous port (the in-process simulator) there is
+no reader thread: the device answers inside the write, and the requester reads it.
 """
 
 from __future__ import annotations
@@ -14,8 +13,8 @@ from __future__ import annotations
 import contextlib
 import secrets
 import threading
-from collections import deque
-from collections.abc import Iterable
+from collections.abc import Callable, Iterator
+from typing import NamedTuple
 
 from tensctl.drivers import convert
 from tensctl.drivers.base import (
@@ -24,9 +23,9 @@ from tensctl.drivers.base import (
     DeviceEvent,
     DeviceInfo,
     Driver,
-    EventCallback,
 )
 from tensctl.drivers.errors import CommandRefused, DriverError, LinkLost
+from tensctl.drivers.link import Answers, Link, LinkSetup
 from tensctl.drivers.port import Port
 from tensctl.wire import Deframer, FrameError, MessageError, decode_message, encode
 from tensctl.wire.codes import MsgType
@@ -47,227 +46,162 @@ from tensctl.wire.messages import (
 )
 from tensctl.wire.replies import Identity, Impedance
 
-READ_POLL_S = 0.01
+CHANNELS = 8  # a channel mask's bits
 
 
-class _Waiter:
-    def __init__(self, msg_type: int) -> None:
-        self.msg_type = msg_type
-        self.done = threading.Event()
-        self.reply: Ack | Nack | None = None
+class Incoming(NamedTuple):
+    """A message from the device and the host session its frame carried."""
+
+    message: Message
+    session: int
+
+
+class NativeLink(Link[Message, Incoming, bytes]):
+    """The native protocol on the shared link: 16-bit sequence numbers, the host session
+    in every frame (adopted from the ACK of an IDENTIFY), ACK/NACK matched by the request's
+    sequence number and type. Telemetry and events go to the driver."""
+
+    synchronous_ports = True
+
+    def __init__(
+        self,
+        setup: LinkSetup,
+        on_telemetry: Callable[[ChannelTelemetry], None],
+        on_event: Callable[[DeviceEvent], None],
+    ) -> None:
+        super().__init__(setup)
+        self._on_telemetry, self._on_event = on_telemetry, on_event
+        self.session = 0  # the device's host session, from the ACK of our IDENTIFY
+        self._deframer = Deframer()
+        self.start()
+
+    def _encode(self, request: Message, number: int) -> tuple[int, bytes]:
+        return request.TYPE, encode(request, number, self.session)
+
+    def _decode(self, data: bytes) -> Iterator[Incoming | None]:
+        for item in self._deframer.feed(data):
+            message = None if isinstance(item, FrameError) else decode_message(item)
+            if isinstance(item, FrameError) or isinstance(message, MessageError | None):
+                yield None
+            else:
+                yield Incoming(message, item.session)
+
+    def _answers(self, incoming: Incoming) -> Answers | None:
+        message = incoming.message
+        if isinstance(message, Ack | Nack):
+            return Answers(message.req_seq, message.req_type)
+        return None
+
+    def _answered(self, reply: Incoming) -> None:
+        message = reply.message
+        if isinstance(message, Ack) and message.req_type == MsgType.IDENTIFY:
+            self.session = reply.session  # the device's new session: every frame carries it
+
+    def _result(self, reply: Incoming, what: str) -> bytes:
+        message = reply.message
+        if isinstance(message, Nack):
+            name, reason = convert.refusal(message.error)
+            raise CommandRefused(what, name, reason)
+        if isinstance(message, Ack):
+            return message.payload
+        raise LinkLost(f"{self.url}: {what} was answered by neither ACK nor NACK")  # cannot be
+
+    def _received(self, incoming: Incoming) -> None:
+        message = incoming.message
+        if isinstance(message, Telemetry):
+            self._on_telemetry(convert.telemetry(message))
+        elif isinstance(message, Event):
+            self._on_event(convert.event(message))
 
 
 class NativeDriver(Driver):
     def __init__(self, port: Port, url: str, timeout_s: float = 0.25, retries: int = 2) -> None:
+        super().__init__()
         self.url, self._port = url, port
         self.timeout_s, self.retries = timeout_s, retries
-        port.timeout = READ_POLL_S
-        self._write_lock = threading.Lock()
         self._state_lock = threading.Lock()
-        self._seq = 0
-        self._session = 0  # the device's host session, from the ACK of our IDENTIFY
-        self._pending: dict[int, _Waiter] = {}
         self._telemetry: dict[int, ChannelTelemetry] = {}
-        self._events: deque[DeviceEvent] = deque(maxlen=10_000)
-        self._callbacks: list[EventCallback] = []
-        self._link_error: str | None = None
-        self._closed = threading.Event()
-        self.bad_frames = 0
-        self._updates = 0
         self.info: DeviceInfo | None = None
-        self._deframer = Deframer()
-        # A synchronous port (the in-process simulator) answers inside write(): the driver
-        # then reads the reply itself instead of waiting for a reader thread.
-        self.synchronous = bool(getattr(port, "synchronous", False))
-        self._reader = threading.Thread(target=self._read_loop, name="tensctl-reader", daemon=True)
-        if not self.synchronous:
-            self._reader.start()
+        setup = LinkSetup(port, url, timeout_s, retries, self._link_lost)
+        self._link = NativeLink(setup, self._telemetry_arrived, self._notify)
+
+    @property
+    def bad_frames(self) -> int:
+        """Frames that failed their CRC or did not decode (dropped)."""
+        return self._link.bad_frames
 
     # ---- the interface -----------------------------------------------------------------
 
     def identify(self) -> DeviceInfo:
         # IDENTIFY carries a number of this attempt's own, so the device answers a duplicated
         # frame with the session it already began instead of beginning a second one
-        self._session = secrets.randbits(32)
-        payload = self._request(Identify(), "IDENTIFY")
+        self._link.session = secrets.randbits(32)
+        payload = self._link.request(Identify(), "IDENTIFY")
         try:
             self.info = convert.info(Identity.unpack(payload))
         except ValueError as exc:
             raise LinkLost(f"{self.url}: the device's identity does not decode: {exc}") from None
         return self.info
 
-    def configure(self, channel: int, settings: ChannelSettings) -> None:
+    def _channel_count(self) -> int:
+        return CHANNELS  # the wire's; a device refuses those it lacks (BAD_CHANNEL)
+
+    def _configure(self, channel: int, settings: ChannelSettings) -> None:
         message = convert.to_configure(channel, settings)
-        self._request(message, f"CONFIGURE on channel {channel}")
+        self._link.request(message, f"CONFIGURE on channel {channel}")
 
-    def set_amplitude(self, channel: int, amplitude_ma: float) -> None:
+    def _set_amplitude(self, channel: int, amplitude_ma: float) -> None:
         ua = convert.amplitude_ua(amplitude_ma)
-        self._request(SetAmplitude(channel, ua), f"{amplitude_ma:g} mA on channel {channel}")
+        self._link.request(SetAmplitude(channel, ua), f"{amplitude_ma:g} mA on channel {channel}")
 
-    def start(self, channels: Iterable[int]) -> None:
-        chosen = list(channels)
-        self._request(Start(convert.channel_mask(chosen)), f"START of channels {chosen}")
+    def _start(self, channels: list[int]) -> None:
+        self._link.request(Start(convert.channel_mask(channels)), f"START of channels {channels}")
 
-    def stop(self, channels: Iterable[int]) -> None:
-        chosen = list(channels)
-        self._request(Stop(convert.channel_mask(chosen)), f"STOP of channels {chosen}")
+    def _stop(self, channels: list[int]) -> None:
+        self._link.request(Stop(convert.channel_mask(channels)), f"STOP of channels {channels}")
 
     def emergency_stop(self) -> None:
-        self._request(EmergencyStop(), "EMERGENCY_STOP", attempts=self.retries + 3)
+        self._link.request(EmergencyStop(), "EMERGENCY_STOP", attempts=self.retries + 3)
 
     def heartbeat(self) -> None:
-        self._request(Heartbeat(), "HEARTBEAT")
+        self._link.request(Heartbeat(), "HEARTBEAT")
 
     def telemetry(self) -> dict[int, ChannelTelemetry]:
-        self._pump_if_live()
+        self._link.refresh()
         with self._state_lock:
             return dict(self._telemetry)
 
-    def events(self) -> list[DeviceEvent]:
-        self._pump_if_live()
-        with self._state_lock:
-            out = list(self._events)
-            self._events.clear()
-            return out
+    def _refresh(self) -> None:
+        self._link.refresh()
 
-    def update_count(self) -> int:
-        self._pump_if_live()
-        return self._updates
-
-    def _pump_if_live(self) -> None:
-        """A synchronous port that runs on its own (real time) may have news at any moment;
-        one in virtual time has news only when asked something (it is pumped then)."""
-        if self.synchronous and getattr(self._port, "ticking", False):
-            with self._write_lock:
-                self._pump()
-
-    def subscribe(self, callback: EventCallback) -> None:
-        with self._state_lock:
-            self._callbacks.append(callback)
-
-    def measure_impedance(self, channel: int) -> float:
-        payload = self._request(MeasureImpedance(channel), f"impedance of channel {channel}")
+    def _measure_impedance(self, channel: int) -> float:
+        payload = self._link.request(MeasureImpedance(channel), f"impedance of channel {channel}")
         try:
             return convert.ohm(Impedance.unpack(payload).impedance_ohm)
         except ValueError as exc:
             raise LinkLost(f"{self.url}: impedance reply does not decode: {exc}") from None
 
-    def reset_fault(self, channels: Iterable[int]) -> None:
-        chosen = list(channels)
-        self._request(ResetFault(convert.channel_mask(chosen)), f"fault reset of {chosen}")
+    def _reset_fault(self, channels: list[int]) -> None:
+        self._link.request(ResetFault(convert.channel_mask(channels)), f"fault reset of {channels}")
 
     def close(self) -> None:
         """Stop every channel (one try: the device's watchdog stands behind it), then
         release the port."""
-        if self._closed.is_set():
+        if self._link.closed:
             return
         info = self.info
         if info is not None:
             with contextlib.suppress(DriverError, LinkLost):  # the watchdog stands behind
                 every = convert.channel_mask(list(range(1, info.channels + 1)))
-                self._request(Stop(every), "STOP of every channel", attempts=1)
-        self._closed.set()
-        if self._reader.is_alive():
-            self._reader.join(timeout=1.0)
-        self._port.close()
+                self._link.request(Stop(every), "STOP of every channel", attempts=1)
+        self._link.close()
 
-    # ---- requests ----------------------------------------------------------------------
+    # ---- from the link -----------------------------------------------------------------
 
-    def _request(self, message: Message, what: str, attempts: int | None = None) -> bytes:
-        tries = attempts if attempts is not None else self.retries + 1
-        for _ in range(tries):
-            if self._closed.is_set():
-                raise LinkLost(f"{self.url}: the driver is closed")
-            waiter = _Waiter(message.TYPE)
-            with self._write_lock:
-                seq, self._seq = self._seq, (self._seq + 1) & 0xFFFF
-                with self._state_lock:
-                    self._pending[seq] = waiter
-                try:
-                    self._port.write(encode(message, seq, self._session))
-                except Exception as exc:  # pyserial raises SerialException or OSError
-                    self._lose_link(f"write failed: {exc}")
-                if self.synchronous:
-                    self._pump()  # no reply now is no reply: a timeout, without the wait
-            answered = (
-                waiter.done.is_set() if self.synchronous else waiter.done.wait(self.timeout_s)
-            )
-            with self._state_lock:
-                self._pending.pop(seq, None)
-            if self._link_error is not None and waiter.reply is None:
-                raise LinkLost(f"{self.url}: link lost during {what}: {self._link_error}")
-            reply = waiter.reply
-            if answered and isinstance(reply, Ack):
-                return reply.payload
-            if answered and isinstance(reply, Nack):
-                name, reason = convert.refusal(reply.error)
-                raise CommandRefused(what, name, reason)
-        error = f"no answer to {what} after {tries} tries of {self.timeout_s * 1000:.0f} ms"
+    def _telemetry_arrived(self, t: ChannelTelemetry) -> None:
+        with self._state_lock:
+            self._telemetry[t.channel] = t
+        self._touch()
+
+    def _link_lost(self, tries: int) -> None:
         self._notify(DeviceEvent("link_lost", None, detail=tries))
-        raise LinkLost(f"{self.url}: {error}")
-
-    # ---- the reader thread -------------------------------------------------------------
-
-    def _read_loop(self) -> None:
-        while not self._closed.is_set():
-            try:
-                # read(n) waits for n bytes or the timeout, so read one byte (returns as soon
-                # as it comes) and then what is waiting: a reply is seen at once, not 10 ms on
-                data = self._port.read(1)
-                waiting = getattr(self._port, "in_waiting", 0) if data else 0
-                if waiting:
-                    data += self._port.read(waiting)
-            except Exception as exc:  # the port went away: unplugged, closed, socket reset
-                if not self._closed.is_set():
-                    self._lose_link(f"read failed: {exc}")
-                return
-            if data:
-                self._feed(data)
-
-    def _pump(self) -> None:
-        """Synchronous ports: take and handle everything the device has sent so far."""
-        data = self._port.read_available()  # type: ignore[attr-defined]
-        if data:
-            self._feed(data)
-
-    def _feed(self, data: bytes) -> None:
-        for item in self._deframer.feed(data):
-            message = None if isinstance(item, FrameError) else decode_message(item)
-            if isinstance(item, FrameError) or isinstance(message, MessageError | None):
-                self.bad_frames += 1
-                continue
-            self._dispatch(message, item.session)
-
-    def _dispatch(self, message: Message, session: int) -> None:
-        if isinstance(message, Ack | Nack):
-            with self._state_lock:
-                waiter = self._pending.get(message.req_seq)
-            if waiter is not None and waiter.msg_type == message.req_type and waiter.reply is None:
-                if isinstance(message, Ack) and message.req_type == MsgType.IDENTIFY:
-                    self._session = session  # the device's new session: every frame carries it
-                waiter.reply = message
-                waiter.done.set()
-        elif isinstance(message, Telemetry):
-            with self._state_lock:
-                self._telemetry[message.channel] = convert.telemetry(message)
-                self._updates += 1
-        elif isinstance(message, Event):
-            self._notify(convert.event(message))
-
-    def _notify(self, event: DeviceEvent) -> None:
-        with self._state_lock:
-            self._events.append(event)
-            self._updates += 1
-            callbacks = list(self._callbacks)
-        for callback in callbacks:
-            callback(event)
-
-    def _lose_link(self, reason: str) -> None:
-        with self._state_lock:
-            if self._link_error is not None:
-                return
-            self._link_error = reason
-            waiters = list(self._pending.values())
-        for waiter in waiters:
-            waiter.done.set()
-        self._notify(DeviceEvent("link_lost", None))

@@ -1,14 +1,16 @@
 """Serial ports, as every driver opens and uses them.
 
 :class:`Port` is what a driver needs of one (pyserial's ``Serial`` and the simulator's
-in-process port both are); :func:`open_serial_port` opens a real one with a profile's line
-settings, exclusively, and turns pyserial's failures into readable driver errors.
+in-process port both are); :class:`InProcessPort` is what the in-process simulator's port
+offers besides (a device that answers inside ``write``); :func:`open_serial_port` opens a
+real one with a profile's line settings, exclusively, and turns pyserial's failures into
+readable driver errors.
 """
 
 from __future__ import annotations
 
 import os
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 from tensctl.drivers.errors import DeviceBusy, DeviceNotFound
 from tensctl.model.device import SerialSettings
@@ -25,6 +27,26 @@ class Port(Protocol):
     def write(self, data: bytes, /) -> int | None: ...
     def read(self, size: int = 1, /) -> bytes: ...
     def close(self) -> None: ...
+    @property
+    def in_waiting(self) -> int:
+        """How many bytes can be read now without waiting."""
+        ...
+
+
+@runtime_checkable
+class InProcessPort(Port, Protocol):
+    """A port whose device runs in this process (``tenssim.inprocess.SimPort``)."""
+
+    synchronous: bool
+    """The device answers inside :meth:`write`: the driver reads the answer itself with
+    :meth:`read_available` (no reader thread)."""
+    ticking: bool
+    """The device also runs on its own (a thread advances it in real time), so it may have
+    news between two requests."""
+
+    def read_available(self) -> bytes:
+        """Everything the device has sent by now, without waiting."""
+        ...
 
 
 def open_serial_port(target: str, line: SerialSettings | None) -> Port:

@@ -5,21 +5,14 @@ errors, device restarts, a lost link). The output commands are in
 
 from __future__ import annotations
 
-import logging
 import math
 import threading
-from collections import deque
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 
-from tensctl.drivers.base import (
-    ChannelTelemetry,
-    DeviceEvent,
-    DeviceInfo,
-    Driver,
-    EventCallback,
-)
+from tensctl.drivers.base import ChannelTelemetry, DeviceEvent, DeviceInfo, Driver
 from tensctl.drivers.errors import DriverError
+from tensctl.drivers.link import LinkSetup
 from tensctl.drivers.port import Port
 from tensctl.drivers.sciencemode2.link import Link
 from tensctl.drivers.sciencemode2.listing import IN_CALLBACK, STOPPED, ChannelList, refused
@@ -30,7 +23,6 @@ from tensctl.wire.sciencemode2 import GetStimulationMode, StimulationMode
 RESPONSE_S = 0.15  # the device answers within 100 ms (section 2.3); USB adds a little
 CONNECT_S = 4.0  # Init every 500 ms, after a previous host's session has timed out (≤ 3 s)
 ERRORS = {-1: "emergency_switch", -2: "electrode", -3: "module"}
-log = logging.getLogger(__name__)
 
 
 class DriverCore(Driver):
@@ -43,21 +35,13 @@ class DriverCore(Driver):
         retries: int = 2,
         connect_s: float = CONNECT_S,
     ) -> None:
+        super().__init__()
         self.url, self.profile, self.retries = url, profile, retries
         self._op = threading.RLock()  # one operation at a time (stops and decreases excepted)
         self._channels = {n: ChannelState(n) for n in range(1, profile.channels + 1)}
-        self._events: deque[DeviceEvent] = deque(maxlen=10_000)
-        self._callbacks: list[EventCallback] = []
         self._closed = False
-        self._link = Link(
-            port,
-            url,
-            max(timeout_s, RESPONSE_S),
-            retries,
-            self._device_reset,
-            self._device_error,
-            self._link_lost,
-        )
+        setup = LinkSetup(port, url, max(timeout_s, RESPONSE_S), retries, self._link_lost)
+        self._link = Link(setup, self._device_reset, self._device_error)
         self._list = ChannelList(self._link, self._channels)
         try:
             self._link.connect(connect_s)
@@ -92,22 +76,16 @@ class DriverCore(Driver):
             now = self._list.now()
             return {n: ch.telemetry(now) for n, ch in self._channels.items()}
 
-    def events(self) -> list[DeviceEvent]:
-        with self._list.lock:
-            out = list(self._events)
-            self._events.clear()
-            return out
+    def _refresh(self) -> None:
+        self._touch()  # telemetry is the commanded state, computed when asked: always new
 
-    def subscribe(self, callback: EventCallback) -> None:
-        """Callbacks run on the reader thread; see the module's description."""
-        with self._list.lock:
-            self._callbacks.append(callback)
+    def _channel_count(self) -> int:
+        return len(self._channels)
 
-    def measure_impedance(self, channel: int) -> float:
-        self._channel(channel, f"impedance of channel {channel}")
+    def _measure_impedance(self, channel: int) -> float:
         return math.nan  # not measurable: the device checks the skin before every pulse
 
-    def reset_fault(self, channels: Iterable[int]) -> None:
+    def _reset_fault(self, channels: list[int]) -> None:
         chosen = sorted(set(channels))
         what = f"fault reset of {chosen}"
         with self._operation(what), self._list.lock:
@@ -167,15 +145,5 @@ class DriverCore(Driver):
         self._stopped_by_device("reboot")
         self._notify(DeviceEvent("boot", None, frozenset({"reboot"})))
 
-    def _link_lost(self, reason: str) -> None:
-        self._notify(DeviceEvent("link_lost", None))
-
-    def _notify(self, event: DeviceEvent) -> None:
-        with self._list.lock:
-            self._events.append(event)
-            callbacks = list(self._callbacks)
-        for callback in callbacks:
-            try:
-                callback(event)
-            except Exception:  # a subscriber's failure must not stop the reader thread
-                log.exception("%s: an event callback failed on %s", self.url, event)
+    def _link_lost(self, tries: int) -> None:
+        self._notify(DeviceEvent("link_lost", None, detail=tries))

@@ -40,8 +40,6 @@ cannot wait for its own reply. A callback that raises is logged; the reader goes
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-
 from tensctl.drivers.base import ChannelSettings, DeviceEvent
 from tensctl.drivers.sciencemode2 import plan, pulse
 from tensctl.drivers.sciencemode2.core import DriverCore
@@ -51,7 +49,7 @@ from tensctl.wire.sciencemode2 import SinglePulse, Watchdog
 
 
 class ScienceMode2Driver(DriverCore):
-    def configure(self, channel: int, settings: ChannelSettings) -> None:
+    def _configure(self, channel: int, settings: ChannelSettings) -> None:
         what = f"configure of channel {channel}"
         with self._operation(what):
             ch = self._channel(channel, what)
@@ -73,7 +71,7 @@ class ScienceMode2Driver(DriverCore):
 
     # ---- output ------------------------------------------------------------------------
 
-    def start(self, channels: Iterable[int]) -> None:
+    def _start(self, channels: list[int]) -> None:
         chosen = sorted(set(channels))
         what = f"start of channels {chosen}"
         with self._operation(what):
@@ -96,7 +94,7 @@ class ScienceMode2Driver(DriverCore):
                         ch.off(self._list.now())
                 raise
 
-    def set_amplitude(self, channel: int, amplitude_ma: float) -> None:
+    def _set_amplitude(self, channel: int, amplitude_ma: float) -> None:
         what = f"{amplitude_ma:g} mA on channel {channel}"
         current = pulse.whole_ma(self.profile, what, amplitude_ma)  # never rounded up
         ch = self._channel(channel, what)
@@ -120,11 +118,9 @@ class ScienceMode2Driver(DriverCore):
                     ch.current_ma = min(ch.current_ma, previous)  # unknown: assume the lower
                 raise
 
-    def stop(self, channels: Iterable[int]) -> None:
+    def _stop(self, channels: list[int]) -> None:
         chosen = sorted(set(channels))
         what = f"stop of channels {chosen}"
-        for n in chosen:
-            self._channel(n, what)
         with self._list.lock:  # no wait for the operation in progress, if any
             for n in chosen:
                 self._channels[n].off(self._list.now())

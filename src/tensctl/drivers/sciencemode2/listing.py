@@ -15,8 +15,9 @@ from collections.abc import Callable
 from dataclasses import replace
 
 from tensctl.drivers.errors import CommandRefused
+from tensctl.drivers.link import Cancelled, Reentrant
 from tensctl.drivers.sciencemode2 import plan
-from tensctl.drivers.sciencemode2.link import Cancelled, Link, Reentrant
+from tensctl.drivers.sciencemode2.link import Link
 from tensctl.drivers.sciencemode2.state import ChannelState
 from tensctl.wire.sciencemode2 import (
     ChannelEntry,

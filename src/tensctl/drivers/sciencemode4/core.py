@@ -20,13 +20,13 @@ from __future__ import annotations
 import math
 import threading
 import time
-from collections import deque
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager, nullcontext
 from typing import TypeVar
 
-from tensctl.drivers.base import ChannelTelemetry, DeviceEvent, DeviceInfo, EventCallback
+from tensctl.drivers.base import ChannelTelemetry, DeviceEvent, DeviceInfo, Driver
 from tensctl.drivers.errors import CommandRefused
+from tensctl.drivers.link import LinkSetup
 from tensctl.drivers.port import Port
 from tensctl.drivers.sciencemode4 import report, shapes
 from tensctl.drivers.sciencemode4.link import Link, checked
@@ -46,10 +46,11 @@ REPORT_MAX_AGE_S = 0.2  # an update that raises or keeps output asks for a newer
 OVERTAKEN = "an emergency stop overtook the command"
 
 
-class Core:
+class Core(Driver):
     def __init__(
         self, port: Port, url: str, profile: DeviceProfile, timeout_s: float, retries: int
     ):
+        super().__init__()
         self.url, self.profile = url, profile
         self._lock = threading.RLock()  # driver state
         self._command_lock = threading.Lock()  # one output command sequence at a time
@@ -62,12 +63,9 @@ class Core:
         self._reported_s = -math.inf  # when the last report used was asked for
         self._counters = {n: report.Counters() for n in range(1, profile.channels + 1)}
         self._telemetry: dict[int, ChannelTelemetry] = {}
-        self._events: deque[DeviceEvent] = deque(maxlen=10_000)
-        self._callbacks: list[EventCallback] = []
-        self._updates = 0
         self._t0 = time.monotonic()
         self.info: DeviceInfo | None = None
-        self._link = Link(port, url, timeout_s, retries, self._lost)
+        self._link = Link(LinkSetup(port, url, timeout_s, retries, self._lost))
 
     # ---- output commands (under _command_lock) ---------------------------------------
 
@@ -86,7 +84,7 @@ class Core:
     def _send(self, message: Message, what: str, generation: int | None = None) -> Message:
         """``message`` until acknowledged; with a generation, not written after it ended."""
         wanted = None if generation is None else (lambda: self._generation == generation)
-        return checked(self._link.request(message, what, still_wanted=wanted), what)
+        return checked(self._link.request(message, what, allowed=wanted), what)
 
     def _update(
         self,
@@ -171,7 +169,7 @@ class Core:
             self._running = running
             self._telemetry.update(telemetry)
             self._reported_s = max(self._reported_s, asked_s)
-            self._updates += 1
+        self._touch()
         for event in events:
             self._notify(event)
         return any(e.channel is not None and ack.active[e.channel - 1] for e in events)
@@ -192,11 +190,3 @@ class Core:
 
     def _lost(self, tries: int) -> None:
         self._notify(DeviceEvent("link_lost", None, detail=tries))
-
-    def _notify(self, event: DeviceEvent) -> None:
-        with self._lock:
-            self._events.append(event)
-            self._updates += 1
-            callbacks = list(self._callbacks)
-        for callback in callbacks:
-            callback(event)

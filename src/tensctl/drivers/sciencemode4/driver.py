@@ -26,21 +26,12 @@ from __future__ import annotations
 
 import contextlib
 import math
-from collections.abc import Iterable
 
-from tensctl.drivers.base import (
-    ChannelSettings,
-    ChannelTelemetry,
-    DeviceEvent,
-    DeviceInfo,
-    Driver,
-    EventCallback,
-)
+from tensctl.drivers.base import ChannelSettings, ChannelTelemetry, DeviceEvent, DeviceInfo
 from tensctl.drivers.errors import CommandRefused, DriverError, LinkLost
 from tensctl.drivers.sciencemode4 import report, shapes
 from tensctl.drivers.sciencemode4.core import OVERTAKEN, Core, M
 from tensctl.drivers.sciencemode4.link import checked
-from tensctl.errors import InputError, Problem
 from tensctl.wire.sciencemode4 import (
     GetDeviceId,
     GetDeviceIdAck,
@@ -53,9 +44,10 @@ from tensctl.wire.sciencemode4 import (
     MlStop,
     StimStatus,
 )
+from tensctl.wire.sciencemode4.midlevel import CHANNELS
 
 
-class ScienceMode4Driver(Core, Driver):
+class ScienceMode4Driver(Core):
     # ---- the interface -----------------------------------------------------------------
 
     def identify(self) -> DeviceInfo:
@@ -69,8 +61,10 @@ class ScienceMode4Driver(Core, Driver):
         self.info = report.device_info(self.profile, ident, version)
         return self.info
 
-    def configure(self, channel: int, settings: ChannelSettings) -> None:
-        shapes.channels(self.profile, [channel])
+    def _channel_count(self) -> int:
+        return min(self.profile.channels, CHANNELS)
+
+    def _configure(self, channel: int, settings: ChannelSettings) -> None:
         new = shapes.shape(channel, settings, self.profile)
         what = f"CONFIGURE on channel {channel}"
         if channel in self._running:
@@ -90,10 +84,7 @@ class ScienceMode4Driver(Core, Driver):
             self._update(what, {}, {channel: new})
             self._shapes[channel] = new
 
-    def set_amplitude(self, channel: int, amplitude_ma: float) -> None:
-        shapes.channels(self.profile, [channel])
-        if not math.isfinite(amplitude_ma) or amplitude_ma < 0:
-            raise InputError([Problem(f"{amplitude_ma!r} is not an amplitude", "<api>")])
+    def _set_amplitude(self, channel: int, amplitude_ma: float) -> None:
         wanted = shapes.quantize_ma(amplitude_ma)
         what = f"{amplitude_ma:g} mA on channel {channel}"
         if wanted > self._running.get(channel, math.inf):
@@ -117,8 +108,7 @@ class ScienceMode4Driver(Core, Driver):
                 raise CommandRefused(what, "FAULT_LATCHED", f"the device reports: {faults}")
             self._update(what, {channel: wanted})
 
-    def start(self, channels: Iterable[int]) -> None:
-        chosen = shapes.channels(self.profile, channels)
+    def _start(self, chosen: list[int]) -> None:
         what = f"START of channels {chosen}"
         self._poll_if_stale(locked=False)
         with self._command_lock:
@@ -142,8 +132,7 @@ class ScienceMode4Driver(Core, Driver):
                         self._initialised = True
             self._update(what, {ch: 0.0 for ch in chosen})
 
-    def stop(self, channels: Iterable[int]) -> None:
-        chosen = shapes.channels(self.profile, channels)
+    def _stop(self, chosen: list[int]) -> None:
         what = f"STOP of channels {chosen}"
         with self._command_lock:
             generation = self._generation
@@ -187,25 +176,10 @@ class ScienceMode4Driver(Core, Driver):
         with self._lock:
             return dict(self._telemetry)
 
-    def events(self) -> list[DeviceEvent]:
-        with self._lock:
-            out = list(self._events)
-            self._events.clear()
-            return out
-
-    def update_count(self) -> int:
-        return self._updates
-
-    def subscribe(self, callback: EventCallback) -> None:
-        with self._lock:
-            self._callbacks.append(callback)
-
-    def measure_impedance(self, channel: int) -> float:
-        shapes.channels(self.profile, [channel])
+    def _measure_impedance(self, channel: int) -> float:
         return math.nan  # the P24 measures no impedance at mid level (it reports electrode errors)
 
-    def reset_fault(self, channels: Iterable[int]) -> None:
-        chosen = shapes.channels(self.profile, channels)
+    def _reset_fault(self, chosen: list[int]) -> None:
         for ch in chosen:
             with self._lock:
                 had = self._latched.pop(ch, set())

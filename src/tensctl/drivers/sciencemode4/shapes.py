@@ -17,16 +17,13 @@ rounded *up*: the pulse rate is never above what was asked.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable
 from dataclasses import dataclass
 
 from tensctl.drivers.base import ChannelSettings
 from tensctl.drivers.errors import CommandRefused
-from tensctl.errors import InputError, Problem
 from tensctl.model.device import DeviceProfile
 from tensctl.wire.sciencemode4 import MlChannel, Point
 from tensctl.wire.sciencemode4.midlevel import (
-    CHANNELS,
     MAX_CURRENT_MA,
     MAX_DURATION_US,
     MAX_PERIOD_CODE,
@@ -177,13 +174,3 @@ def check_amplitude(
     biggest_nc = max(abs(p.current_ma) * p.duration_us for p in (first, second))
     if biggest_nc / 1000 > profile.max_charge_per_phase_uc:
         raise CommandRefused(what, "OUT_OF_RANGE", "above the charge per phase limit")
-
-
-def channels(profile: DeviceProfile, chosen: Iterable[int]) -> list[int]:
-    """The channels as a list, or :class:`InputError` if any is not the device's."""
-    out = list(chosen)
-    top = min(profile.channels, CHANNELS)
-    bad = [ch for ch in out if not isinstance(ch, int) or not 1 <= ch <= top]
-    if bad or not out:
-        raise InputError([Problem(f"{bad or 'no'} channel(s): the P24 has 1-{top}", "<api>")])
-    return out
