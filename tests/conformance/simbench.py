@@ -14,7 +14,7 @@ from simproc import SimProcess
 from tenssim.log import read_log
 
 from tensctl.drivers.base import ChannelSettings, Driver
-from tensctl.drivers.errors import LinkLost
+from tensctl.drivers.errors import CommandRefused, LinkLost
 
 
 @dataclass
@@ -53,7 +53,8 @@ class Bench:
 
         def beat() -> None:
             while not stop.is_set():
-                with contextlib.suppress(LinkLost):
+                # a restarted device refuses the old session's heartbeat: the test goes on
+                with contextlib.suppress(LinkLost, CommandRefused):
                     self.driver.heartbeat()
                 time.sleep(0.1)
 
