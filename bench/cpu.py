@@ -54,7 +54,8 @@ def sessions(count: int, seconds: float, workdir: Path) -> dict[str, Any]:
                     "--db",
                     str(workdir / "sessions.sqlite3"),
                 ],
-                stdin=subprocess.DEVNULL,
+                # --json ends a session whose controlling program closed stdin: keep it open
+                stdin=subprocess.PIPE,
                 stdout=subprocess.DEVNULL,
                 stderr=subprocess.PIPE,
             )
@@ -66,6 +67,8 @@ def sessions(count: int, seconds: float, workdir: Path) -> dict[str, Any]:
             wall = time.perf_counter() - started
             proc.returncode = os.waitstatus_to_exitcode(status)
             codes.append(proc.returncode)
+            assert proc.stdin is not None
+            proc.stdin.close()
             shares.append((usage.ru_utime + usage.ru_stime) / wall)
     if any(codes):
         raise RuntimeError(f"sessions did not all complete: exit codes {codes}")

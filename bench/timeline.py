@@ -44,7 +44,7 @@ def measure(seconds: float) -> dict[str, Any]:
     ):
         session.subscribe(lambda e: seen.append((time.monotonic(), e)))
         session.run()
-        start = session.progress.started_s
+        start = session.control.started_s
         completed = session.end_reason == "completed"
     if start is None or not completed:
         raise RuntimeError(f"the benchmark session did not complete: {session.fault_detail}")
