@@ -145,7 +145,10 @@ class Driver(ABC):
     def set_amplitude(self, channel: int, amplitude_ma: float) -> None:
         """Set a started channel's peak amplitude. Increases are slew-limited by the device.
         A non-finite or negative amplitude is an :class:`~tensctl.errors.InputError`."""
-        problems = self._channel_problems([channel], "channel")
+        if type(channel) is int and 1 <= channel <= self._channel_count():
+            problems: list[Problem] = []
+        else:
+            problems = self._channel_problems([channel], "channel")
         if isinstance(amplitude_ma, bool) or not isinstance(amplitude_ma, int | float):
             finite = False
         else:
@@ -279,10 +282,9 @@ class Driver(ABC):
     # ---- argument checks ---------------------------------------------------------------
 
     def _checked_channel(self, channel: int) -> int:
-        problems = self._channel_problems([channel], "channel")
-        if problems:
-            raise InputError(problems)
-        return channel
+        if type(channel) is int and 1 <= channel <= self._channel_count():
+            return channel  # the usual case, once per command: no list built
+        raise InputError(self._channel_problems([channel], "channel"))
 
     def _checked_channels(self, channels: Iterable[int]) -> list[int]:
         try:

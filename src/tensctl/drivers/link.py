@@ -36,7 +36,7 @@ import threading
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import Generic, TypeVar
+from typing import Generic, NamedTuple, TypeVar
 
 from tensctl.drivers.errors import CommandRefused, LinkLost
 from tensctl.drivers.port import READ_TIMEOUT_S, InProcessPort, Port
@@ -54,10 +54,10 @@ class Reentrant(Exception):
     """A request from the reader thread, which would wait for its own reply."""
 
 
-@dataclass(frozen=True)
-class Answers:
+class Answers(NamedTuple):
     """The waiting requests a reply answers: its number and the kind of reply awaited;
-    None matches any (a transfer error answers every waiter)."""
+    None matches any (a transfer error answers every waiter). A tuple: one is made for
+    every reply."""
 
     number: int | None
     kind: int | None
@@ -319,11 +319,15 @@ class Link(ABC, Generic[Req, Msg, Res]):
             self._received(message)
             return
         with self._state_lock:
-            waiters = [
-                w
-                for (number, kind), w in self._pending.items()
-                if answers.number in (None, number) and answers.kind in (None, kind)
-            ]
+            if answers.number is not None and answers.kind is not None:  # the usual reply
+                found = self._pending.get((answers.number, answers.kind))
+                waiters = [found] if found is not None else []
+            else:
+                waiters = [
+                    w
+                    for (number, kind), w in self._pending.items()
+                    if answers.number in (None, number) and answers.kind in (None, kind)
+                ]
         for waiter in waiters:
             if waiter.reply is None:
                 self._answered(message)
