@@ -26,7 +26,7 @@ from typing import Any
 
 from tensctl.api_args import check_patient, check_speed, per_channel, thresholds_of
 from tensctl.drivers.base import DeviceInfo, Driver, DriverOptions
-from tensctl.drivers.errors import LinkLost
+from tensctl.drivers.errors import CommandRefused, LinkLost
 from tensctl.drivers.registry import open_driver
 from tensctl.engine.clock import Clock, RealClock, ScaledClock, VirtualClock
 from tensctl.engine.runner import run, run_realtime
@@ -101,6 +101,10 @@ class Device:
         check_patient(patient)
         before = parse_outcomes(outcomes_before, "outcomes_before") if outcomes_before else None
         ids = [c.id for c in chosen.channels]
+        try:
+            info = self._identity()
+        except LinkLost as exc:  # nothing was delivered yet: a device error
+            raise DeviceError(f"cannot talk to the device: {exc}") from None
         session = RunningSession(
             self.driver,
             chosen,
@@ -117,7 +121,7 @@ class Device:
         if self.store is not None:
             session.record(self._recorder(chosen, patient), screening, before)
         try:
-            session.connect(self.info)  # identified once, when the device was connected
+            session.connect(info)
             session.check()
         except BaseException as exc:
             session.end_reason = f"refused: {exc}"
@@ -126,6 +130,18 @@ class Device:
                 raise DeviceError(f"cannot talk to the device: {exc}") from None
             raise
         return session
+
+    def _identity(self) -> DeviceInfo:
+        """Who the device is, for a new session: as it identified itself when it was
+        connected (once per connection), or again if it has begun another host session since
+        (it restarted, or another controller identified it): a heartbeat tells."""
+        try:
+            self.driver.heartbeat()
+        except CommandRefused as exc:
+            if exc.code != "STALE_SESSION":
+                raise
+            self.info = self.driver.identify()
+        return self.info
 
     def _recorder(self, protocol: Protocol, patient: str | None) -> Recorder:
         assert self.store is not None

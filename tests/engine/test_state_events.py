@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 from helpers import device, kinds, session
+from tenssim.scenario import Reboot
 
 import tensctl
 from tensctl.drivers.errors import DriverError
@@ -102,3 +103,21 @@ def test_the_device_is_identified_once_per_connection(tmp_path: Path) -> None:
                 s.run_for(5.0)
     commands = [json.loads(line) for line in log.read_text().splitlines()]
     assert [c["type"] for c in commands if c.get("event") == "command"].count("IDENTIFY") == 1
+
+
+def test_a_session_after_the_device_restarted_identifies_it_again(tmp_path: Path) -> None:
+    log = tmp_path / "sim.jsonl"
+    with tensctl.connect(f"sim://?log={log}", virtual=True, journal=False) as dev:
+        with session(dev) as s:
+            s.run_for(5.0)
+        sim = dev.driver.device  # type: ignore[attr-defined]
+        sim.inject(Reboot(kind="reboot", at_s=0.0, offline_ms=0.0), dev.clock.now())
+        with session(dev) as s:  # the old host session is gone: identified again, checked
+            assert s.state is State.ready
+            s.start()  # the restart latched a fault on the device: it says so, in its words
+            assert s.state is State.fault and s.end_reason == "fault:device"
+            assert "FAULT_LATCHED" in s.fault_detail
+        with session(dev) as s:  # and not again while nothing changed
+            assert s.state is State.ready
+    commands = [json.loads(line) for line in log.read_text().splitlines()]
+    assert [c["type"] for c in commands if c.get("event") == "command"].count("IDENTIFY") == 2

@@ -200,15 +200,8 @@ class Session:
         longer provably within limits: latch a fault (every output to 0)."""
         try:
             action(*args)
-        except DeviceReported as exc:  # refused for a fault the device told of: that one
-            self.fault(exc.fault.rule, exc.fault.message)
-        except LinkLost as exc:
-            self.fault("link_lost", str(exc))
-        except CommandRefused as exc:
-            # a session the device no longer knows: it restarted, or another host identified
-            self.fault("device_session" if exc.code == "STALE_SESSION" else "device", str(exc))
-        except DriverError as exc:
-            self.fault("device", str(exc))
+        except (DriverError, LinkLost, DeviceReported, InputError) as exc:
+            self.fault(*_fault_of(exc))
 
     # ---- the machine's callbacks (by name: states.py); exceptions → _on_exception --------
 
@@ -522,8 +515,7 @@ class Session:
                 )
 
     def _on_exception(self, event: EventData) -> None:
-        error = event.error
-        self.fault("exception", f"{type(error).__name__}: {error}")
+        self.fault(*_fault_of(event.error))
 
     def close(self) -> None:
         """Leave every output at 0, whatever state the session is in."""
@@ -537,3 +529,19 @@ class Session:
         if self.control.started_s is not None:
             self.control.summary()  # the last word on what was delivered: output 0, counters
         self.hub.close()
+
+
+def _fault_of(error: BaseException | None) -> tuple[str, str]:
+    """The fault rule and message for what went wrong on the way to the device."""
+    if isinstance(error, DeviceReported):  # refused for a fault the device told of: that one
+        return error.fault.rule, error.fault.message
+    if isinstance(error, LinkLost):
+        return "link_lost", str(error)
+    if isinstance(error, CommandRefused):
+        # a session the device no longer knows: it restarted, or another host identified
+        return ("device_session" if error.code == "STALE_SESSION" else "device"), str(error)
+    if isinstance(error, DriverError):
+        return "device", str(error)
+    if isinstance(error, InputError):  # the engine itself asked for what no device takes
+        return "engine", f"refused before sending: {error}"
+    return "exception", f"{type(error).__name__}: {error}"
