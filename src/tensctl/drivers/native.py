@@ -80,11 +80,11 @@ class NativeLink(Link[Message, Incoming, bytes]):
 
     def _decode(self, data: bytes) -> Iterator[Incoming | None]:
         for item in self._deframer.feed(data):
-            message = None if isinstance(item, FrameError) else decode_message(item)
-            if isinstance(item, FrameError) or isinstance(message, MessageError | None):
+            if isinstance(item, FrameError):
                 yield None
-            else:
-                yield Incoming(message, item.session)
+                continue
+            message = decode_message(item)
+            yield None if isinstance(message, MessageError) else Incoming(message, item.session)
 
     def _answers(self, incoming: Incoming) -> Answers | None:
         message = incoming.message
