@@ -9,11 +9,16 @@ from __future__ import annotations
 import contextlib
 import os
 import select
+import signal
+import socket
 import sys
 import termios
 import threading
 import tty
 from collections.abc import Callable, Iterator
+from types import FrameType
+
+from tensctl.engine.session import Session
 
 ESC_WAIT_S = 0.05
 KEYS = {
@@ -70,3 +75,54 @@ def keyboard(on_key: Callable[[str], None]) -> Iterator[bool]:
         stop.set()
         thread.join(timeout=0.5)
         termios.tcsetattr(fd, termios.TCSADRAIN, saved)
+
+
+class Interrupts:
+    """First Ctrl-C: stop with ramp-down. Second: emergency stop.
+
+    Counted from the signal wakeup fd — the C-level handler writes one byte per signal, on
+    whichever thread the kernel gave it to — by a thread of its own. Python runs a signal's
+    handler only on the main thread, once, however many came before it got there: two
+    Ctrl-C while the main thread slept used to be one call, and the emergency stop was
+    lost. The stop and emergency stop are never run on the main thread either: it may be
+    holding the very locks (event hub, driver) they need."""
+
+    def __init__(self, session: Session) -> None:
+        self.session, self.count = session, 0
+
+    def __call__(self, signum: int, frame: FrameType | None) -> None:
+        """The Python-level handler: nothing to do (the wakeup thread counts)."""
+
+    def _interrupted(self) -> None:
+        self.count += 1
+        if self.count == 1:
+            threading.Thread(target=self.session.stop, daemon=True).start()
+        else:
+            threading.Thread(
+                target=self.session.emergency_stop, args=("second Ctrl-C",), daemon=True
+            ).start()
+
+    def _watch(self) -> None:
+        with self._read:
+            while True:
+                try:
+                    data = self._read.recv(64)
+                except OSError:
+                    return
+                if not data:
+                    return
+                for _ in range(data.count(bytes([signal.SIGINT]))):
+                    self._interrupted()
+
+    def __enter__(self) -> Interrupts:
+        self._read, self._write = socket.socketpair()
+        self._write.setblocking(False)
+        self.previous = signal.signal(signal.SIGINT, self)
+        self.previous_fd = signal.set_wakeup_fd(self._write.fileno(), warn_on_full_buffer=False)
+        threading.Thread(target=self._watch, name="tensctl-interrupts", daemon=True).start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        signal.set_wakeup_fd(self.previous_fd)
+        signal.signal(signal.SIGINT, self.previous)
+        self._write.close()  # the watching thread reads the end of file and returns

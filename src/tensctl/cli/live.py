@@ -1,17 +1,26 @@
-"""The live session display: state, phase, time and progress, each channel, faults."""
+"""The interactive session: the live display (state, phase, time and progress, each
+channel, faults), the keys that act on it, and the titration steps."""
 
 from __future__ import annotations
 
 import math
+import time
 
 from rich.console import Group, RenderableType
+from rich.live import Live
 from rich.progress_bar import ProgressBar
 from rich.table import Table
 from rich.text import Text
 
+from tensctl.api import Device, RunningSession
+from tensctl.cli import console
+from tensctl.cli.keys import Interrupts, keyboard
 from tensctl.drivers.base import ChannelTelemetry
+from tensctl.engine.runner import run_realtime
 from tensctl.engine.session import Session
 from tensctl.engine.states import State
+from tensctl.errors import UsageError
+from tensctl.model.protocol import Threshold
 
 STATE_STYLE = {State.fault: "bold red", State.stopped: "bold red", State.completed: "green"}
 
@@ -65,3 +74,82 @@ def render(session: Session, selected: int, simulated: bool, notes: list[str]) -
     if session.fault_detail:
         lines.append(Text(f"FAULT: {session.fault_detail}", style="bold red"))
     return Group(head, bar, table, *lines, keys)
+
+
+def live_session(session: RunningSession, dev: Device, titrate: dict[int, Threshold]) -> State:
+    selected = [session.channels[0]]
+    notes: list[str] = []
+    session.subscribe(
+        lambda e: (
+            notes.append(f"{e.data.get('rule', '')}: {e.data.get('message', '')}")
+            if e.kind in ("warning", "error")
+            else None
+        )
+    )
+
+    def on_key(key: str) -> None:
+        ch = selected[0]
+        try:
+            if key.startswith("channel "):
+                number = int(key.split()[1])
+                if number in session.channels:
+                    selected[0] = number
+            elif key == "emergency":
+                session.emergency_stop("Esc")
+            elif key == "stop":
+                session.stop()
+            elif key == "pause":
+                session.resume() if session.state is State.paused else session.pause()
+            elif key in ("up", "down") and session.titration is not None:
+                (session.titration.up if key == "up" else session.titration.down)()
+            elif key in ("up", "down"):
+                session.adjust(ch, session.supervisor.step_ma * (1 if key == "up" else -1))
+            elif key == "mark":
+                notes.append(f"marked {session.mark().value}")
+        except Exception as exc:  # a refused key is a note, not a crash
+            notes.append(str(exc))
+
+    view = _View(session, selected, dev.simulated, notes)
+    # Live redraws from its own thread, 4 times a second: drawing never delays a tick
+    with (
+        Live(view, console=console.out, refresh_per_second=4, transient=False),
+        keyboard(on_key) as interactive,
+        Interrupts(session),
+    ):
+        for ch, use in titrate.items():
+            if not interactive:
+                raise UsageError("titration needs a terminal (keys ↑/↓ and m)")
+            _titrate(session, ch, use, notes)
+        return run_realtime(session) if _started(session) else session.state
+
+
+class _View:
+    def __init__(
+        self, session: RunningSession, selected: list[int], simulated: bool, notes: list[str]
+    ) -> None:
+        self.session, self.selected, self.simulated, self.notes = (
+            session,
+            selected,
+            simulated,
+            notes,
+        )
+
+    def __rich__(self) -> RenderableType:
+        return render(self.session, self.selected[0], self.simulated, self.notes)
+
+
+def _titrate(session: RunningSession, ch: int, use: Threshold, notes: list[str]) -> None:
+    titration = session.titrate(ch)
+    notes.append(f"titrating channel {ch}: ↑/↓ to change, m to mark ST, SC1, N, SC2")
+    while session.state is State.titrating and not titration.done:
+        session.tick()
+        time.sleep(0.1)
+    if session.state is State.titrating:
+        values = session.finish_titration(use)
+        notes.append("titration: " + ", ".join(f"{k.value} {v:g} mA" for k, v in values.items()))
+
+
+def _started(session: RunningSession) -> bool:
+    if session.state is State.ready:
+        session.start()
+    return session.state not in (State.fault, State.stopped, State.completed)

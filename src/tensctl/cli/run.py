@@ -8,27 +8,19 @@ by the user, 11 (``--json``) the controlling program went away.
 
 from __future__ import annotations
 
-import signal
-import socket
 import sys
-import threading
-import time
 from pathlib import Path
-from types import FrameType
 
 import typer
-from rich.console import RenderableType
-from rich.live import Live
 
-from tensctl.api import Device, RunningSession, connect
+from tensctl.api import RunningSession, connect
 from tensctl.api_args import check_speed
 from tensctl.cli import console
 from tensctl.cli.jsonlines import JsonLines
-from tensctl.cli.keys import keyboard
-from tensctl.cli.live import render
+from tensctl.cli.keys import Interrupts
+from tensctl.cli.live import live_session
 from tensctl.cli.options import DB_OPTION, parse_intensities
 from tensctl.cli.outcomes import ask_outcomes
-from tensctl.engine.runner import run_realtime
 from tensctl.engine.states import State
 from tensctl.errors import (
     ControllerLost,
@@ -93,12 +85,12 @@ def run_command(
         )
         lost = None
         if as_json:
-            with JsonLines(session) as lines, session, _Interrupts(session):
+            with JsonLines(session) as lines, session, Interrupts(session):
                 state = lines.run()
             lost = lines.lost
         else:
             with session:
-                state = _live_session(session, dev, titrate)
+                state = live_session(session, dev, titrate)
         if ask:  # the session's end is on record first: a prompt left unanswered loses nothing
             _outcomes_after(session)
     if session.record_id is not None:
@@ -139,136 +131,6 @@ def _ask(question: str) -> bool:
             "contraindication screening not confirmed: answer the prompt or pass --yes"
         )
     return typer.confirm(question, default=False)
-
-
-class _Interrupts:
-    """First Ctrl-C: stop with ramp-down. Second: emergency stop.
-
-    Counted from the signal wakeup fd — the C-level handler writes one byte per signal, on
-    whichever thread the kernel gave it to — by a thread of its own. Python runs a signal's
-    handler only on the main thread, once, however many came before it got there: two
-    Ctrl-C while the main thread slept used to be one call, and the emergency stop was
-    lost. The stop and emergency stop are never run on the main thread either: it may be
-    holding the very locks (event hub, driver) they need."""
-
-    def __init__(self, session: RunningSession) -> None:
-        self.session, self.count = session, 0
-
-    def __call__(self, signum: int, frame: FrameType | None) -> None:
-        """The Python-level handler: nothing to do (the wakeup thread counts)."""
-
-    def _interrupted(self) -> None:
-        self.count += 1
-        if self.count == 1:
-            threading.Thread(target=self.session.stop, daemon=True).start()
-        else:
-            threading.Thread(
-                target=self.session.emergency_stop, args=("second Ctrl-C",), daemon=True
-            ).start()
-
-    def _watch(self) -> None:
-        with self._read:
-            while True:
-                try:
-                    data = self._read.recv(64)
-                except OSError:
-                    return
-                if not data:
-                    return
-                for _ in range(data.count(bytes([signal.SIGINT]))):
-                    self._interrupted()
-
-    def __enter__(self) -> _Interrupts:
-        self._read, self._write = socket.socketpair()
-        self._write.setblocking(False)
-        self.previous = signal.signal(signal.SIGINT, self)
-        self.previous_fd = signal.set_wakeup_fd(self._write.fileno(), warn_on_full_buffer=False)
-        threading.Thread(target=self._watch, name="tensctl-interrupts", daemon=True).start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        signal.set_wakeup_fd(self.previous_fd)
-        signal.signal(signal.SIGINT, self.previous)
-        self._write.close()  # the watching thread reads the end of file and returns
-
-
-def _live_session(session: RunningSession, dev: Device, titrate: dict[int, Threshold]) -> State:
-    selected = [session.channels[0]]
-    notes: list[str] = []
-    session.subscribe(
-        lambda e: (
-            notes.append(f"{e.data.get('rule', '')}: {e.data.get('message', '')}")
-            if e.kind in ("warning", "error")
-            else None
-        )
-    )
-
-    def on_key(key: str) -> None:
-        ch = selected[0]
-        try:
-            if key.startswith("channel "):
-                number = int(key.split()[1])
-                if number in session.channels:
-                    selected[0] = number
-            elif key == "emergency":
-                session.emergency_stop("Esc")
-            elif key == "stop":
-                session.stop()
-            elif key == "pause":
-                session.resume() if session.state is State.paused else session.pause()
-            elif key in ("up", "down") and session.titration is not None:
-                (session.titration.up if key == "up" else session.titration.down)()
-            elif key in ("up", "down"):
-                session.adjust(ch, session.supervisor.step_ma * (1 if key == "up" else -1))
-            elif key == "mark":
-                notes.append(f"marked {session.mark().value}")
-        except Exception as exc:  # a refused key is a note, not a crash
-            notes.append(str(exc))
-
-    view = _View(session, selected, dev.simulated, notes)
-    # Live redraws from its own thread, 4 times a second: drawing never delays a tick
-    with (
-        Live(view, console=console.out, refresh_per_second=4, transient=False),
-        keyboard(on_key) as interactive,
-        _Interrupts(session),
-    ):
-        for ch, use in titrate.items():
-            if not interactive:
-                raise UsageError("titration needs a terminal (keys ↑/↓ and m)")
-            _titrate(session, ch, use, notes)
-        return run_realtime(session) if _started(session) else session.state
-
-
-class _View:
-    def __init__(
-        self, session: RunningSession, selected: list[int], simulated: bool, notes: list[str]
-    ) -> None:
-        self.session, self.selected, self.simulated, self.notes = (
-            session,
-            selected,
-            simulated,
-            notes,
-        )
-
-    def __rich__(self) -> RenderableType:
-        return render(self.session, self.selected[0], self.simulated, self.notes)
-
-
-def _titrate(session: RunningSession, ch: int, use: Threshold, notes: list[str]) -> None:
-    titration = session.titrate(ch)
-    notes.append(f"titrating channel {ch}: ↑/↓ to change, m to mark ST, SC1, N, SC2")
-    while session.state is State.titrating and not titration.done:
-        session.tick()
-        time.sleep(0.1)
-    if session.state is State.titrating:
-        values = session.finish_titration(use)
-        notes.append("titration: " + ", ".join(f"{k.value} {v:g} mA" for k, v in values.items()))
-
-
-def _started(session: RunningSession) -> bool:
-    if session.state is State.ready:
-        session.start()
-    return session.state not in (State.fault, State.stopped, State.completed)
 
 
 def _finish(session: RunningSession, state: State, lost: str | None = None) -> None:
