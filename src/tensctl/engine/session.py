@@ -29,7 +29,7 @@ from tensctl.engine.events import EventHub, Listener, SessionEvent
 from tensctl.engine.plan import Orders, Plan, SafetyInputs
 from tensctl.engine.states import OUTPUT_STATES, State, Trigger, build_machine, sources
 from tensctl.engine.timeline import Timeline
-from tensctl.engine.titration import Titration
+from tensctl.engine.titration import Titration, ceiling_below_noxious
 from tensctl.errors import InputError, Problem, SafetyRefused, WrongState
 from tensctl.model.device import DeviceProfile
 from tensctl.model.electrodes import Electrode
@@ -293,18 +293,23 @@ class Session:
         with self.lock:
             if self.titration is None or self.state is not State.titrating:
                 raise InputError([Problem("no titration is running", "<api>")])
-            which = self.titration.mark(self.control.sent_ma[self.titration.channel])
+            t = self.titration
+            which = t.mark(self.control.sent_ma[t.channel])
+            dropped = {"dropped_to_ma": t.level_ma} if which is Threshold.N else {}
             self.emit(
                 "titration",
-                channel=self.titration.channel,
+                channel=t.channel,
                 threshold=which.value,
-                amplitude_ma=self.titration.values[which],
+                amplitude_ma=t.values[which],
+                **dropped,  # the output went back to SC1 at once: the record says so
             )
             return which
 
     def finish_titration(self, use: Threshold | None = None) -> dict[Threshold, float]:
         """End the titration (all four values marked): output to 0, thresholds stored, and
-        the checks run again with them. ``use`` makes that threshold the channel's target."""
+        the checks run again with them. ``use`` makes that threshold the channel's target.
+        The channel's ceiling becomes the highest level below N (one step under it), or
+        the operator's own ceiling when that is lower. Returns the values, ST, SC1, N, SC2."""
         with self.lock:
             t = self.titration
             if t is None or not t.done:
@@ -313,15 +318,19 @@ class Session:
             intensity = dict(orders.intensity_ma)
             if use is not None:
                 intensity[t.channel] = t.values[use]
+            below_n = ceiling_below_noxious(t.values, t.step_ma)
+            ceiling = dict(orders.ceiling_ma)
+            ceiling[t.channel] = min(ceiling.get(t.channel, math.inf), below_n)
             self.orders = replace(
                 orders,
                 intensity_ma=intensity,
-                thresholds={**orders.thresholds, t.channel: dict(t.values)},
+                ceiling_ma=ceiling,
+                thresholds={**orders.thresholds, t.channel: t.ordered()},
             )
             self.fire(Trigger.titration_done)
             self.titration = None
         self.check()
-        return dict(t.values)
+        return t.ordered()
 
     def require(self, trigger: Trigger, command: str) -> None:
         """Refuse (and record) an operator command the present state cannot take: the
@@ -416,6 +425,18 @@ class Session:
                 raise InputError([Problem(f"channel {channel} has no target yet", "<api>")])
             old = self.targets_ma[channel]
             wanted, ceiling = old + delta_ma, self.supervisor.ceiling_ma(channel)
+            if delta_ma > 0 and old >= ceiling - CEILING_TOLERANCE_MA:
+                # nothing changes: a refusal on record, not an adjustment "22→22"
+                self.emit(
+                    "refused",
+                    command="adjust",
+                    channel=channel,
+                    requested_ma=wanted,
+                    ceiling_ma=ceiling,
+                    target_ma=old,
+                    reason="at_ceiling",
+                )
+                raise SafetyRefused(f"channel {channel}: at ceiling ({ceiling:g} mA)")
             if wanted > ceiling + CEILING_TOLERANCE_MA:
                 self.emit(
                     "refused",
@@ -430,6 +451,8 @@ class Session:
                     f"the target stays at {old:g} mA"
                 )
             new = min(max(0.0, wanted), ceiling)
+            if new == old:
+                return old  # ↓ at 0: nothing to record
             self.control.set_target(channel, new)
             self.emit("adjust", channel=channel, target_ma=new, previous_ma=old)
             if new < old and self.state in OUTPUT_STATES:

@@ -12,6 +12,23 @@ from tensctl.errors import InputError, Problem
 from tensctl.model.protocol import Threshold
 
 ORDER = (Threshold.ST, Threshold.SC1, Threshold.N, Threshold.SC2)
+"""The order of the marks, and of every list of thresholds shown or recorded."""
+
+ASK = {
+    Threshold.ST: "Tell me when you first feel anything.",
+    Threshold.SC1: "Tell me when it is strong but still comfortable.",
+    Threshold.N: "Tell me as soon as it becomes uncomfortable or painful.",
+    Threshold.SC2: "Tell me when it is strong but comfortable again.",
+}
+"""What the therapist asks the patient before each mark."""
+
+
+def ceiling_below_noxious(values: dict[Threshold, float], step_ma: float) -> float:
+    """The session's ceiling from a finished titration: the highest level below N — one
+    step under it, or SC2 when that is higher (N itself, the first painful level, is never
+    allowed again)."""
+    noxious = values[Threshold.N]
+    return max(v for v in (noxious - step_ma, values[Threshold.SC2], 0.0) if v < noxious)
 
 
 @dataclass
@@ -29,6 +46,15 @@ class Titration:
     @property
     def done(self) -> bool:
         return self.next_mark is None
+
+    @property
+    def at_ceiling(self) -> bool:
+        """The level cannot go higher (↑ would change nothing)."""
+        return self.level_ma >= self.ceiling_ma
+
+    def ordered(self) -> dict[Threshold, float]:
+        """The values marked so far, in the order ST, SC1, N, SC2."""
+        return {t: self.values[t] for t in ORDER if t in self.values}
 
     def up(self, step_ma: float | None = None) -> float:
         self.level_ma = min(self.ceiling_ma, self.level_ma + self._step(step_ma))
