@@ -319,3 +319,31 @@ class Store:
             lambda: self.conn.execute("SELECT * FROM patients ORDER BY id").fetchall(),
         )
         return [dict(r) for r in rows]
+
+    def last_titration(
+        self, patient: str, *, before_session: int | None = None, simulated: bool = False
+    ) -> Row | None:
+        """The patient's most recent titration before session ``before_session`` (simulated
+        sessions only with simulated ones): ``session_id``, ``started_utc`` and ``values``,
+        channel → threshold name → mA (the last mark of each, in the order they were made)."""
+        query = (
+            "SELECT s.id, s.started_utc, e.data FROM events e JOIN sessions s "
+            "ON s.id = e.session_id WHERE s.patient_id = ? AND s.simulated = ? "
+            "AND e.kind = 'titration' AND s.id < ? ORDER BY s.id DESC, e.seq"
+        )
+        args = (patient, int(simulated), before_session if before_session is not None else 2**62)
+        rows = self._do(
+            f"reading the last titration of patient {patient}",
+            lambda: self.conn.execute(query, args).fetchall(),
+        )
+        if not rows:
+            return None
+        newest = rows[0][0]
+        values: dict[int, dict[str, float]] = {}
+        for session_id, _, data in rows:
+            if session_id == newest:
+                mark = json.loads(data)
+                values.setdefault(int(mark["channel"]), {})[mark["threshold"]] = float(
+                    mark["amplitude_ma"]
+                )
+        return {"session_id": newest, "started_utc": rows[0][1], "values": values}
