@@ -29,6 +29,7 @@ KEYS = {
     "\x1b": "emergency",
     "m": "mark",
     "\n": "mark",
+    "\r": "mark",
 }
 
 

@@ -1,0 +1,247 @@
+"""The live display, drawn headless at 80×24 and 160×50 and compared with stored text
+snapshots (tests/cli/snapshots/STATE-WIDTHxHEIGHT.txt) for the states stimulating,
+titrating, paused and fault; and what it must say whatever the snapshot holds: nothing cut
+off at 80 columns, the state in words, 0 set and delivered after any stop, the keys that
+work now, a bell once on a fault and once on a reminder.
+
+The sessions run on the in-process simulator in virtual time, so every number on screen
+is the same on every run. To update the snapshots after an intended change of the display,
+run ``TENSCTL_UPDATE_SNAPSHOTS=1 .venv/bin/python -m pytest tests/cli/test_live_display.py``
+and read the diff of tests/cli/snapshots/ before committing it."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from pydantic import TypeAdapter
+from rich.console import Console
+from tenssim.scenario import ScenarioEvent
+
+import tensctl
+from tensctl.api import Device, RunningSession
+from tensctl.cli.live import Screen, keys_now, render
+from tensctl.engine.states import State
+from tensctl.journal.store import Store
+
+SNAPSHOTS = Path(__file__).parent / "snapshots"
+SIZES = ((80, 24), (160, 50))
+UPDATE = os.environ.get("TENSCTL_UPDATE_SNAPSHOTS") == "1"
+EVENT: TypeAdapter[Any] = TypeAdapter(ScenarioEvent)
+
+
+def draw(session: RunningSession, screen: Screen, width: int, height: int) -> str:
+    with open(os.devnull, "w") as sink:
+        out = Console(record=True, width=width, height=height, color_system=None, file=sink)
+        out.print(render(session, screen, width, height))
+        return out.export_text()
+
+
+@pytest.fixture
+def dev() -> Iterator[Device]:
+    with tensctl.connect("sim://", virtual=True, journal=False) as d:
+        yield d
+
+
+def _session(dev: Device, **kwargs: Any) -> tuple[RunningSession, Screen]:
+    kwargs.setdefault("screened", True)
+    s = dev.session("conventional-hf", patient="P7", **kwargs)
+    screen = Screen(s.channels[0], simulated=True)
+    s.subscribe(lambda e: None if screen.on_event(e, s.end_reason) else None)
+    return s, screen
+
+
+def stimulating(dev: Device) -> tuple[RunningSession, Screen]:
+    s, screen = _session(dev, intensity={1: 18.0})
+    s.run_for(95)
+    s.adjust(1, +1)
+    s.run_for(5)
+    return s, screen
+
+
+def titrating(dev: Device) -> tuple[RunningSession, Screen]:
+    s, screen = _session(dev)
+    screen.reference = "last titration 2026-11-30: ch1 ST 3 · SC1 11 · N 17 · SC2 13 mA"
+    t = s.titrate(1)
+    for level in (4, 12, 18):
+        while t.level_ma < level:
+            t.up()
+        s.run_for(6)
+        s.mark()
+    s.run_for(2)
+    return s, screen
+
+
+def paused(dev: Device) -> tuple[RunningSession, Screen]:
+    s, screen = stimulating(dev)
+    s.pause()
+    s.run_for(3)
+    return s, screen
+
+
+def fault(dev: Device) -> tuple[RunningSession, Screen]:
+    s, screen = stimulating(dev)
+    dev.driver.device.inject(  # type: ignore[attr-defined]
+        EVENT.validate_python({"kind": "electrode_off", "channel": 1, "at_s": 0}),
+        dev.clock.now(),
+    )
+    s.run_for(1)
+    return s, screen
+
+
+STATES: dict[str, Callable[[Device], tuple[RunningSession, Screen]]] = {
+    "stimulating": stimulating,
+    "titrating": titrating,
+    "paused": paused,
+    "fault": fault,
+}
+
+
+@pytest.mark.parametrize("name", STATES)
+def test_display_snapshots(dev: Device, name: str) -> None:
+    s, screen = STATES[name](dev)
+    for width, height in SIZES:
+        text = draw(s, screen, width, height)
+        lines = text.rstrip("\n").split("\n")
+        assert all(len(line) <= width for line in lines), text
+        assert len(lines) <= height, f"{len(lines)} lines do not fit {height}:\n{text}"
+        assert "…" not in text, f"cut off:\n{text}"
+        path = SNAPSHOTS / f"{name}-{width}x{height}.txt"
+        if UPDATE:
+            path.write_text(text, encoding="utf-8")
+        assert path.exists(), f"no snapshot {path.name}: run with TENSCTL_UPDATE_SNAPSHOTS=1"
+        assert text == path.read_text(encoding="utf-8"), f"{path.name} differs:\n{text}"
+    s.close()
+
+
+def test_every_column_and_the_time_line_are_there_at_80(dev: Device) -> None:
+    s, screen = stimulating(dev)
+    text = draw(s, screen, 80, 24)
+    for word in ("target", "set", "deliv.", "ceiling", "µs", "Hz", "impedance", "state"):
+        assert word in text
+    assert "painful area" in text and "patient: P7" in text
+    time_line = next(line for line in text.splitlines() if "left" in line)
+    assert time_line.startswith("01:40 / 30:00") and time_line.endswith("28:20 left")
+    assert "stimulating" in text and "19.0" in text  # target 18 + 1
+    assert "ch1 target 18 mA → 19 mA" in text
+    assert "dose ch1:" in text and "min stimulated" in text
+    s.close()
+
+
+def test_after_a_stop_set_and_delivered_are_0_and_it_never_says_completed(dev: Device) -> None:
+    s, screen = stimulating(dev)
+    s.stop()
+    s.run_for(10)
+    assert s.state in (State.completed, State.stopped)  # however the engine names the end
+    text = draw(s, screen, 80, 24)
+    assert "stopped by the user" in text and "completed" not in text
+    row = next(line for line in text.splitlines() if "painful area" in line).split()
+    assert row[4:6] == ["0.0", "0.0"], row  # set, delivered
+    s.close()
+
+
+def test_an_emergency_stop_shows_0_at_once(dev: Device) -> None:
+    s, screen = stimulating(dev)
+    s.emergency_stop("Esc")
+    text = draw(s, screen, 80, 24)
+    assert "EMERGENCY STOP" in text
+    row = next(line for line in text.splitlines() if "painful area" in line).split()
+    assert row[4:6] == ["0.0", "0.0"], row
+    assert keys_now(s, screen) == "session over: the display closes"
+    s.close()
+
+
+def test_a_fault_rings_once_and_names_its_cause(dev: Device) -> None:
+    s, screen = stimulating(dev)
+    bells: list[str] = []
+    s.subscribe(lambda e: bells.append(e.kind) if screen.on_event(e) else None)
+    dev.driver.device.inject(  # type: ignore[attr-defined]
+        EVENT.validate_python({"kind": "electrode_off", "channel": 1, "at_s": 0}),
+        dev.clock.now(),
+    )
+    s.run_for(5)
+    assert bells == ["fault"]
+    text = draw(s, screen, 80, 24)
+    assert "FAULT — every output at 0" in text and "open_circuit" in text
+    s.close()
+
+
+def test_a_reminder_rings_once_and_stays_until_a_key(dev: Device) -> None:
+    s, screen = stimulating(dev)
+    bells: list[str] = []
+    s.subscribe(lambda e: bells.append(e.kind) if screen.on_event(e) else None)
+    message = "7 min since the last titration: re-titrate (sensation fades)"
+    s.emit("reminder", what="retitrate", message=message)
+    s.run_for(3)
+    assert bells == ["reminder"]
+    text = draw(s, screen, 80, 24)
+    assert f"REMINDER: {message}" in text
+    s.close()
+
+
+def test_the_keys_line_follows_the_state(dev: Device) -> None:
+    s, screen = _session(dev)
+    t = s.titrate(1)
+    assert keys_now(s, screen) == "↑/↓ change   m/Enter mark ST   Esc EMERGENCY STOP"
+    t.up()
+    s.run_for(2)
+    s.mark()
+    assert "m/Enter mark SC1" in keys_now(s, screen)
+    s.emergency_stop("Esc")
+    s.close()
+
+
+def test_the_keys_line_while_running_paused_and_confirming(dev: Device) -> None:
+    s2, screen2 = _session(dev, intensity={1: 10.0})
+    s2.run_for(20)
+    assert keys_now(s2, screen2).startswith("↑/↓ ch1 ±")
+    assert "space pause" in keys_now(s2, screen2)
+    s2.pause()
+    assert keys_now(s2, screen2).startswith("space resume")
+    screen2.confirming = {}
+    assert keys_now(s2, screen2) == "Enter start stimulation   Esc cancel"
+    s2.close()
+
+
+def test_titration_says_what_to_ask_and_shows_the_marks(dev: Device) -> None:
+    s, screen = titrating(dev)
+    text = draw(s, screen, 80, 24)
+    assert "step 4 of 4: SC2" in text
+    assert "Tell me when it is strong but comfortable again." in text
+    assert "m or Enter to mark SC2" in text
+    assert "marked N at 18 mA; dropped to SC1 12 mA" in text
+    assert "ST 4 mA · SC1 12 mA · N 18 mA · SC2 —" in text
+    assert "last titration 2026-11-30" in text
+    s.emergency_stop("Esc")
+    s.close()
+
+
+def test_the_last_titration_comes_from_the_store(tmp_path: Path) -> None:
+    store = Store(tmp_path / "s.sqlite3")
+    with tensctl.connect("sim://", virtual=True, journal=store) as dev:
+        s = dev.session("conventional-hf", patient="P9", screened=True)
+        t = s.titrate(1)
+        for level in (3, 10, 16, 12):
+            while t.level_ma < level:
+                t.up()
+            while t.level_ma > level:
+                t.down()
+            s.run_for(6)
+            s.mark()
+        s.finish_titration()
+        s.close()
+        later = dev.session("conventional-hf", patient="P9", screened=True)
+        from tensctl.cli.live import reference_of
+
+        line = reference_of(later, store, dev.simulated)
+        later.close()
+    assert line is not None
+    assert line.endswith("ch1 ST 3 · SC1 10 · N 16 · SC2 12 mA"), line
+    assert (
+        store.last_titration("P9", simulated=not dev.simulated) is None
+    )  # real and simulated apart
+    assert store.last_titration("nobody", simulated=True) is None
+    store.close()
