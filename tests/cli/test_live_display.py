@@ -24,6 +24,7 @@ from tenssim.scenario import ScenarioEvent
 import tensctl
 from tensctl.api import Device, RunningSession
 from tensctl.cli.live import Screen, keys_now, render
+from tensctl.engine.events import SessionEvent
 from tensctl.engine.states import State
 from tensctl.journal.store import Store
 
@@ -50,7 +51,11 @@ def _session(dev: Device, **kwargs: Any) -> tuple[RunningSession, Screen]:
     kwargs.setdefault("screened", True)
     s = dev.session("conventional-hf", patient="P7", **kwargs)
     screen = Screen(s.channels[0], simulated=True)
-    s.subscribe(lambda e: None if screen.on_event(e, s.end_reason) else None)
+
+    def take(event: SessionEvent) -> None:
+        screen.on_event(event, s.end_reason)
+
+    s.subscribe(take)
     return s, screen
 
 
@@ -245,3 +250,10 @@ def test_the_last_titration_comes_from_the_store(tmp_path: Path) -> None:
     )  # real and simulated apart
     assert store.last_titration("nobody", simulated=True) is None
     store.close()
+
+
+def test_the_readme_shows_the_display_as_it_is() -> None:
+    readme = (Path(__file__).parents[2] / "README.md").read_text(encoding="utf-8")
+    snapshot = (SNAPSHOTS / "stimulating-80x24.txt").read_text(encoding="utf-8")
+    block = "\n".join(line.rstrip() for line in snapshot.rstrip("\n").split("\n"))
+    assert f"```\n{block}\n```" in readme, "README 'Running a session': paste the snapshot"
