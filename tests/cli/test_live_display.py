@@ -47,9 +47,12 @@ def dev() -> Iterator[Device]:
         yield d
 
 
-def _session(dev: Device, **kwargs: Any) -> tuple[RunningSession, Screen]:
+def _session(
+    dev: Device, protocol: str = "conventional-hf", **kwargs: Any
+) -> tuple[RunningSession, Screen]:
     kwargs.setdefault("screened", True)
-    s = dev.session("conventional-hf", patient="P7", **kwargs)
+    kwargs.setdefault("patient", "P7")
+    s = dev.session(protocol, **kwargs)
     screen = Screen(s.channels[0], simulated=True)
 
     def take(event: SessionEvent) -> None:
@@ -257,3 +260,32 @@ def test_the_readme_shows_the_display_as_it_is() -> None:
     snapshot = (SNAPSHOTS / "stimulating-80x24.txt").read_text(encoding="utf-8")
     block = "\n".join(line.rstrip() for line in snapshot.rstrip("\n").split("\n"))
     assert f"```\n{block}\n```" in readme, "README 'Running a session': paste the snapshot"
+
+
+@pytest.mark.parametrize(
+    "protocol", sorted(p.stem for p in (Path(__file__).parents[2] / "protocols").glob("*.yaml"))
+)
+def test_every_library_protocol_fits_80_columns(dev: Device, protocol: str) -> None:
+    s, screen = _session(dev, protocol, patient="P-0042", intensity=8.0)
+    screen.selected = s.channels[-1]
+    s.run_for(30)
+    text = draw(s, screen, 80, 24)
+    lines = text.rstrip("\n").split("\n")
+    assert all(len(line) <= 80 for line in lines) and "…" not in text, text
+    assert len(lines) <= 24, text
+    assert all(f"▶{ch}" in text or f" {ch} " in text for ch in s.channels)
+    s.close()
+
+
+def test_confirming_cancelled_with_esc_never_starts(dev: Device) -> None:
+    from tensctl.cli.live import _confirm
+
+    s, screen = _session(dev, intensity={1: 10.0})
+    assert s.state is State.ready
+    assert not _confirm(s, screen, {1: {}}, [False])  # Esc
+    assert s.state is State.ready and s.end_reason == "cancelled_before_start"
+    assert screen.confirming is None
+    s.close()
+    t, screen2 = _session(dev, intensity={1: 10.0})
+    assert _confirm(t, screen2, {1: {}}, [True])  # Enter
+    t.close()
