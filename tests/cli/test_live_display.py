@@ -27,6 +27,7 @@ from tensctl.cli.live import Screen, keys_now, render
 from tensctl.engine.events import SessionEvent
 from tensctl.engine.states import State
 from tensctl.journal.store import Store
+from tensctl.journal.summary import summarise
 
 SNAPSHOTS = Path(__file__).parent / "snapshots"
 SIZES = ((80, 24), (160, 50))
@@ -248,6 +249,9 @@ def test_the_last_titration_comes_from_the_store(tmp_path: Path) -> None:
         later.close()
     assert line is not None
     assert line.endswith("ch1 ST 3 · SC1 10 · N 16 · SC2 12 mA"), line
+    first = store.sessions("P9")[0]
+    summary = summarise(first, store.events(first["id"]))
+    assert list(summary["thresholds_ma"]["1"]) == ["ST", "SC1", "N", "SC2"]  # not N first
     assert (
         store.last_titration("P9", simulated=not dev.simulated) is None
     )  # real and simulated apart

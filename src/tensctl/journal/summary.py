@@ -15,7 +15,16 @@ from typing import Any
 from tensctl.journal.dose import delivered_dose
 
 Row = Mapping[str, Any]
+SIT_ORDER = ("ST", "SC1", "N", "SC2")  # the record's JSON keeps its keys sorted: N first
 OUTCOME_KEYS = ("pain_rest", "pain_movement", "fatigue", "ppt_stimulated_kpa", "ppt_remote_kpa")
+
+
+def in_sit_order(thresholds: Mapping[str, Mapping[str, float]]) -> dict[str, dict[str, float]]:
+    """Each channel's thresholds in the order they are titrated: ST, SC1, N, SC2."""
+    return {
+        ch: {k: found[k] for k in (*SIT_ORDER, *sorted(set(found) - set(SIT_ORDER))) if k in found}
+        for ch, found in thresholds.items()
+    }
 
 
 def outcomes(events: Sequence[Row]) -> dict[str, dict[str, Any]]:
@@ -47,7 +56,7 @@ def summarise(header: Row, events: Sequence[Row]) -> dict[str, Any]:
         "duration_s": round(duration_s(events), 1),
         "targets_ma": plan.get("targets_ma", {}),
         "ceilings_ma": plan.get("ceilings_ma", {}),
-        "thresholds_ma": plan.get("thresholds_ma", {}),
+        "thresholds_ma": in_sit_order(plan.get("thresholds_ma", {})),
         "adjustments": [e["data"] for e in events if e["kind"] == "adjust"],
         "faults": [e["data"] for e in events if e["kind"] == "fault"],
         "outcomes": outcomes(events),
