@@ -5,10 +5,12 @@ e-stop latch first."""
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from typing import Any
 
 from helpers import device, device_output_ua, kinds, session
 
+from tensctl.cli.keys import Interrupts
 from tensctl.engine.events import SessionEvent
 from tensctl.engine.states import State
 
@@ -79,3 +81,36 @@ def test_an_emergency_stop_after_completion_changes_nothing() -> None:
         assert s.run() is State.completed
         s.emergency_stop("Esc")
         assert s.state is State.completed and s.end_reason == "completed"
+
+
+def _wait_for(check: Callable[[], bool]) -> None:
+    done = threading.Event()
+    for _ in range(3000):  # a hang fails, a slow machine does not
+        if check():
+            return
+        done.wait(0.01)
+    raise AssertionError("never happened")
+
+
+def test_ctrl_c_twice_through_interrupts_is_one_emergency_stop() -> None:
+    with device() as dev, session(dev) as s:
+        s.run_for(30)
+        interrupts = Interrupts(s)
+        interrupts._interrupted()  # the first: the ramp-down, on a thread
+        _wait_for(lambda: s.state is State.ramping_down)
+        interrupts._interrupted()  # the second: the emergency stop
+        _wait_for(lambda: s.state is State.stopped)
+        assert s.end_reason == "emergency_stop" and device_output_ua(dev) == 0
+
+
+def test_a_first_ctrl_c_while_titrating_stops_at_once() -> None:
+    """There is no ramp-down to take while titrating: it used to be ignored."""
+    with device() as dev, session(dev, protocol="burst", intensity=None) as s:
+        titration = s.titrate(1)
+        while titration.level_ma < 4:
+            titration.up()
+        s.run_for(6)  # the slew limit lets the output reach the level
+        assert s.state is State.titrating and device_output_ua(dev) > 0
+        Interrupts(s)._interrupted()
+        _wait_for(lambda: s.state is State.stopped)
+        assert s.end_reason == "emergency_stop" and device_output_ua(dev) == 0
