@@ -149,7 +149,8 @@ def outcome_event(
             [
                 Problem(
                     f"outcomes {when} the session are already recorded (event {amends}); to "
-                    "correct them, give the reason for the amendment",
+                    "correct them, give the reason for the amendment (--reason TEXT; in "
+                    "Python reason=…)",
                     source,
                 )
             ]
