@@ -120,3 +120,49 @@ def test_real_device_must_cite_datasheet(tmp_path: Path) -> None:
     with pytest.raises(InputError) as info:
         load_device(path)
     assert "must cite its 'datasheet'" in str(info.value)
+
+
+def _commands() -> list[tuple[str, ...]]:
+    """Every command of the app, from the app itself (a new one is covered too)."""
+    import typer
+
+    from tensctl.cli.app import app
+
+    found: list[tuple[str, ...]] = [()]
+    for name, command in typer.main.get_command(app).commands.items():  # type: ignore[attr-defined]
+        found.append((name,))
+        found.extend((name, sub) for sub in getattr(command, "commands", {}))
+    return found
+
+
+@pytest.mark.parametrize("command", _commands(), ids=lambda c: " ".join(c) or "tensctl")
+def test_help_names_values_in_words_not_python_types(command: tuple[str, ...], cli) -> None:  # type: ignore[no-untyped-def]
+    shown = cli(*command, "--help")
+    assert shown.code == 0, shown.err
+    types = re.findall(r"<(?:str|bool|int|float|path|list\[[^\]]*\])>", shown.out)
+    assert types == [], shown.out
+
+
+def test_a_problem_never_says_argument_or_api() -> None:
+    from tensctl.errors import Problem
+
+    assert str(Problem("no session 9", "<argument>", path="ID")) == "ID: no session 9"
+    assert str(Problem("expected a number", "<api>", path="intensity[1]")) == (
+        "intensity[1]: expected a number"
+    )
+    assert str(Problem("bad", "<api>")) == "bad"
+    assert str(Problem("bad", "p.yaml", line=3, path="phases[0]")) == "p.yaml:3: phases[0]: bad"
+
+
+def test_outcome_errors_name_the_field_and_its_range(cli) -> None:  # type: ignore[no-untyped-def]
+    done = cli("sessions", "outcomes", "1", "--after", "pain_rest=11,fatigue=x,mood=3")
+    assert done.code == 3
+    for said in (
+        "pain_rest: expected a number from 0 to 10, found '11'",
+        "pain_movement: missing: a number from 0 to 10 is required",
+        "fatigue: expected a number from 0 to 10, found 'x'",
+        "mood: not an outcome measure",
+    ):
+        assert said in done.err, done.err
+    for framework in ("Field required", "Extra inputs", "Input should", "<argument>"):
+        assert framework not in done.err

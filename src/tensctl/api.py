@@ -223,15 +223,22 @@ class RunningSession(Session):
         """The session's id in the store (``tensctl sessions show ID``)."""
         return self.recorder.session_id if self.recorder is not None else None
 
-    def record_outcomes(self, after: Mapping[str, Any] | Outcomes) -> None:
-        """Outcomes after the session (pain, fatigue, adverse events), validated."""
+    def record_outcomes(
+        self, after: Mapping[str, Any] | Outcomes, *, reason: str | None = None
+    ) -> None:
+        """Outcomes after the session (pain, fatigue, adverse events), validated and written
+        at once — during the session or after it ended (after the ``with`` block too). Given
+        a second time they amend the first: a ``reason`` is required, and both stay on
+        record."""
         values = parse_outcomes(after, "outcomes_after")
         if self.recorder is not None:
-            self.recorder.outcomes("after", values)
+            self.recorder.outcomes("after", values, reason, source="outcomes_after")
 
     def close(self) -> None:
+        """Every output to 0, then the record's end; the record still takes the outcomes
+        after the session (:meth:`record_outcomes`). Closing twice does nothing more."""
         super().close()
-        if self.recorder is not None:
+        if self.recorder is not None and not self.recorder.closed:
             self.recorder.close(self.end_reason or f"ended in state {self.state.value}")
 
     def wait(self, timeout_s: float | None = None) -> State:

@@ -18,7 +18,11 @@ EXIT_CODES: dict[str, tuple[int, str]] = {
     "safety": (4, "refused by the safety check: the protocol is not provably within limits"),
     "device": (5, "device error: cannot open, identify or talk to the device"),
     "fault": (6, "a fault latched during the session (output was taken to 0)"),
-    "stopped": (7, "the session was stopped by the user before it completed"),
+    "stopped": (
+        7,
+        "the session was stopped by the user before it completed: `s` or Ctrl-C (ramped "
+        "down), or an emergency stop (Esc or a second Ctrl-C)",
+    ),
     "missing_extra": (8, "an optional feature's dependencies are not installed"),
     "store": (9, "the session store cannot be opened, read or written"),
     "tampered": (10, "a stored session record was changed, cut or removed (verify)"),
@@ -34,18 +38,25 @@ def exit_code(name: str) -> int:
     return EXIT_CODES[name][0]
 
 
+UNNAMED_SOURCES = frozenset({"<argument>", "<api>"})
+"""Sources that say only which kind of caller gave a value — framework words that never
+reach a user: the problem's path (``ID``, ``intensity[1]``) or its message names it."""
+
+
 @dataclass(frozen=True)
 class Problem:
     """One thing wrong with an input: where it is, and what is wrong with it."""
 
     message: str
-    source: str = ""  # file name, or "<argument>" for a command-line value
+    source: str = ""  # file name or option ("--intensity"); see :data:`UNNAMED_SOURCES`
     line: int | None = None  # 1-based
     column: int | None = None  # 1-based
     path: str = ""  # field path inside the document, e.g. phases[0].frequency_hz
 
     def location(self) -> str:
-        where = self.source
+        """Where, in the user's words: a file (and line), an option, or nothing when the
+        value came from a command argument or an API call (the path then names it)."""
+        where = "" if self.source in UNNAMED_SOURCES else self.source
         if self.line is not None:
             where += f":{self.line}"
             if self.column is not None:

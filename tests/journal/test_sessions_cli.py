@@ -171,21 +171,50 @@ def test_anchor_piped_to_verify_as_processes(store_path: Path) -> None:
 
 
 def test_outcomes_can_be_added_later_and_are_validated(cli: Any, store_path: Path) -> None:
-    added = cli("sessions", "outcomes", "3", "--after", "pain_rest=1,pain_movement=2,fatigue=0")
-    assert added.code == 0, added.err
-    data = json.loads(cli("sessions", "show", "3", "--json").out)
-    assert data["outcomes"]["after"]["pain_rest"] == 1
+    before = cli("sessions", "outcomes", "3", "--before", "pain_rest=5,pain_movement=6,fatigue=2")
+    assert before.code == 3 and "already recorded" in before.err  # record_session gave them
     bad = cli("sessions", "outcomes", "3", "--after", "pain_rest=12,pain_movement=2,fatigue=0")
-    assert bad.code == 3 and "pain_rest" in bad.err and "10" in bad.err
+    assert bad.code == 3 and "pain_rest: expected a number from 0 to 10, found '12'" in bad.err
+    missing = cli("sessions", "outcomes", "3", "--after", "pain_rest=1,tiredness=2")
+    assert missing.code == 3
+    assert "pain_movement: missing: a number from 0 to 10 is required" in missing.err
+    assert "tiredness: not an outcome measure" in missing.err
+    for framework in ("Field required", "Extra inputs", "<argument>", "Value error"):
+        assert framework not in missing.err + bad.err
     other = cli(
         "sessions",
         "outcomes",
         "3",
         "--after",
         "pain_rest=1,pain_movement=2,fatigue=0,adverse_events=other",
+        "--reason",
+        "typo",
     )
     assert other.code == 3 and "adverse_note" in other.err
     assert cli("sessions", "verify").code == 0
+
+
+def test_outcomes_given_again_are_an_amendment_with_a_reason(cli: Any, store_path: Path) -> None:
+    """The first value stays in the chain; the amendment names it and why; show gives the
+    latest and says it was amended; verify passes."""
+    again = "pain_rest=1,pain_movement=2,fatigue=0"
+    refused = cli("sessions", "outcomes", "3", "--after", again)
+    assert refused.code == 3 and "give the reason for the amendment" in refused.err
+    added = cli("sessions", "outcomes", "3", "--after", again, "--reason", "entered for P-7")
+    assert added.code == 0 and "amended (entered for P-7)" in added.err
+    data = json.loads(cli("sessions", "show", "3", "--json").out)
+    after = data["outcomes"]["after"]
+    assert (after["pain_rest"], after["reason"]) == (1, "entered for P-7")
+    export_ = json.loads(cli("sessions", "export", "3").out)
+    outcomes = [e for e in export_["sessions"][0]["events"] if e["kind"] == "outcome"]
+    first_after = next(e for e in outcomes if e["data"]["when"] == "after")
+    assert first_after["data"]["pain_rest"] == 3  # the earlier value is still there
+    assert outcomes[-1]["data"]["amends"] == first_after["seq"]
+    text = cli("sessions", "show", "3").out
+    assert "after (amended)" in text and "amended    after: entered for P-7" in text
+    assert cli("sessions", "verify").code == 0
+    nothing = cli("sessions", "outcomes", "3", "--before", again, "--reason", "x")
+    assert nothing.code == 0  # before outcomes were recorded too: amended
 
 
 def test_run_records_the_session_in_the_named_store(cli: Any, tmp_path: Path) -> None:

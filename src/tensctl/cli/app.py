@@ -10,8 +10,11 @@ from __future__ import annotations
 
 import os
 import sys
+from collections.abc import Callable
+from typing import Any
 
 import typer
+from typer.core import TyperArgument, TyperOption
 
 from tensctl import __version__
 from tensctl.cli import console
@@ -22,7 +25,7 @@ from tensctl.cli.run import run_command
 from tensctl.cli.schema import schema
 from tensctl.cli.sessions import sessions_app
 from tensctl.cli.sim import sim
-from tensctl.errors import TensctlError, exit_code
+from tensctl.errors import StoppedByUser, TensctlError, exit_code
 
 app = typer.Typer(
     name="tensctl",
@@ -55,10 +58,52 @@ def _root(
     """Controller for TENS stimulators."""
 
 
+TYPE_WORDS = {"str": "TEXT", "int": "NUMBER", "float": "NUMBER", "Path": "PATH"}
+"""How help names what an option takes — words, not the Python types typer would show."""
+
+
+def _shown_as(word: str) -> Callable[[object], str]:
+    def shown(ctx: object) -> str:
+        return word
+
+    return shown
+
+
+def plain_help(command: Any) -> Any:
+    """Help in the user's words: an option's value is named TEXT, NUMBER or PATH (typer
+    would print ``<str>``, ``<list[str]>``), an argument by its name, a flag (and --help)
+    by nothing. Options that name their value (``metavar=``) keep it."""
+    help_option = command.get_help_option(command.context_class(command))
+    for param in [*command.params, help_option]:
+        if param is None:
+            continue
+        if isinstance(param, TyperArgument | TyperOption):
+            bare = param.bare_type().removeprefix("list[").removesuffix("]")  # repeatable
+            word = TYPE_WORDS.get(bare, bare.upper())
+        else:
+            word = "TEXT"
+        if isinstance(param, TyperArgument):  # named by itself; what it takes in words
+            param.metavar = param.metavar or (param.name or "value").upper()
+            param.display_type_rich = _shown_as(word)  # type: ignore[method-assign,assignment]
+        elif param.metavar is not None:
+            continue
+        elif getattr(param, "is_flag", False):
+            param.metavar = ""
+        else:
+            param.metavar = word
+    for sub in getattr(command, "commands", {}).values():
+        plain_help(sub)
+    return command
+
+
 def main(argv: list[str] | None = None) -> int:
-    command = typer.main.get_command(app)
+    command = plain_help(typer.main.get_command(app))
     try:
         result = command.main(args=argv, prog_name="tensctl", standalone_mode=False)
+    except StoppedByUser as exc:  # the operator's own act: said as what it was, not an error
+        for line in exc.lines():
+            console.warning(line)
+        code = exc.exit_code
     except TensctlError as exc:
         for line in exc.lines():
             console.error(line)

@@ -19,7 +19,10 @@ from collections.abc import Callable, Iterator
 from types import FrameType
 
 from tensctl.engine.session import Session
+from tensctl.engine.states import State
 
+NO_RAMP_DOWN = frozenset({State.connected, State.checking, State.ready, State.titrating})
+"""States a Ctrl-C cannot ramp down from: it stops them at once."""
 ESC_WAIT_S = 0.05
 KEYS = {
     "\x1b[A": "up",
@@ -97,11 +100,19 @@ class Interrupts:
     def _interrupted(self) -> None:
         self.count += 1
         if self.count == 1:
-            threading.Thread(target=self.session.stop, daemon=True).start()
+            threading.Thread(target=self._stop, daemon=True).start()
         else:
             threading.Thread(
                 target=self.session.emergency_stop, args=("second Ctrl-C",), daemon=True
             ).start()
+
+    def _stop(self) -> None:
+        """Stop with ramp-down; where there is none to take — titrating, or checked and
+        about to start — output goes to 0 at once (an emergency stop), so a Ctrl-C never
+        leaves a session to go on or to begin."""
+        self.session.stop()
+        if self.session.state in NO_RAMP_DOWN:
+            self.session.emergency_stop("Ctrl-C")
 
     def _watch(self) -> None:
         with self._read:

@@ -6,7 +6,7 @@ from typing import Any
 
 import typer
 
-from tensctl.model.outcomes import Outcomes, parse_outcomes
+from tensctl.model.outcomes import ADVERSE_EVENTS, Outcomes, parse_outcomes
 
 RATINGS = {
     "pain_rest": "Pain at rest (0 none – 10 worst)",
@@ -17,14 +17,17 @@ PRESSURES = {
     "ppt_stimulated_kpa": "Pressure pain threshold at the stimulated site, kPa (Enter: skip)",
     "ppt_remote_kpa": "Pressure pain threshold at a remote site, kPa (Enter: skip)",
 }
-ADVERSE = ("skin_irritation", "burn", "other")
+ADVERSE = ADVERSE_EVENTS
 
 
 def _number(question: str, low: float, high: float, optional: bool) -> float | None:
     while True:
-        text = typer.prompt(question, default="" if optional else None, show_default=False)
-        if optional and not str(text).strip():
-            return None
+        text = typer.prompt(question, default="", show_default=False)
+        if not str(text).strip():
+            if optional:
+                return None
+            typer.echo(f"  required: a number from {low:g} to {high:g}")
+            continue
         try:
             value = float(text)
         except ValueError:
@@ -43,7 +46,9 @@ def ask_outcomes(when: str) -> Outcomes:
     if when == "after":
         listed = ", ".join(ADVERSE)
         while True:
-            text = typer.prompt(f"Adverse events ({listed}; Enter: none)", default="")
+            text = typer.prompt(
+                f"Adverse events ({listed}; Enter: none)", default="", show_default=False
+            )
             chosen = tuple(a.strip() for a in str(text).replace(",", " ").split() if a.strip())
             unknown = [a for a in chosen if a not in ADVERSE]
             if not unknown:

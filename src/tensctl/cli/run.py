@@ -14,7 +14,7 @@ from pathlib import Path
 import typer
 
 from tensctl.api import RunningSession, connect
-from tensctl.api_args import check_speed
+from tensctl.api_args import check_patient, check_speed
 from tensctl.cli import console
 from tensctl.cli.jsonlines import JsonLines
 from tensctl.cli.keys import Interrupts
@@ -60,17 +60,19 @@ def run_command(
     ),
     db: Path | None = DB_OPTION,
 ) -> None:
-    """Run PROTOCOL on a device, with the safety checks, the supervisor and a live display."""
+    """Run PROTOCOL on a device, with the safety checks, the supervisor and a live display.
+    With --patient, the patient's outcomes (pain, fatigue, adverse events) are asked before
+    and after; without one it is a demonstration and asks nothing once --yes is given."""
     chosen, _ = find_protocol(protocol)
     given, titrate = _split_intensities(intensity, chosen)
     ceilings = parse_intensities(ceiling, chosen, "--ceiling")
     check_speed(device, speed, virtual=False)  # before any question is asked
+    check_patient(patient)
+    _intensity_known(chosen, protocol, given, titrate)  # …and before the display opens
     if titrate and as_json:
         raise UsageError("titration (CH=SC2) needs the interactive display; give CH=MA with --json")
     screened = yes or _ask(SCREENING)
-    ask = not (no_outcomes or as_json) and sys.stdin.isatty()
-    if not (no_outcomes or ask):
-        console.info("outcomes not asked (no terminal); record them with `sessions outcomes`")
+    ask = _asks_outcomes(patient, no_outcomes, as_json)
     before = ask_outcomes("before") if ask else None
     journal = db if db is not None else True
     with connect(device, profile=profile, speed=speed, journal=journal, operator=operator) as dev:
@@ -93,11 +95,42 @@ def run_command(
                 state = live_session(session, dev, titrate)
         if ask:  # the session's end is on record first: a prompt left unanswered loses nothing
             _outcomes_after(session)
-    if session.record_id is not None:
-        console.info(
-            f"recorded as session {session.record_id} (tensctl sessions show {session.record_id})"
-        )
     _finish(session, state, lost)
+
+
+def _asks_outcomes(patient: str | None, no_outcomes: bool, as_json: bool) -> bool:
+    """Outcomes are asked for a named patient at a terminal; a run without a patient is a
+    demonstration (nothing to ask)."""
+    if no_outcomes or as_json:
+        return False
+    if patient is None:
+        console.info("no --patient: a demonstration run, no outcomes asked")
+        return False
+    if not sys.stdin.isatty():
+        console.info(
+            "outcomes not asked (no terminal); add them afterwards with "
+            "`tensctl sessions outcomes ID --before … --after …`"
+        )
+        return False
+    return True
+
+
+def _intensity_known(
+    protocol: Protocol, name: str, given: dict[int, float], titrate: dict[int, Threshold]
+) -> None:
+    """A protocol whose intensity is relative to a titrated threshold needs, for each
+    channel, a level in mA or a titration first: refused with the command that would work."""
+    for channel in protocol.channels:
+        relative = protocol.channel_intensity(channel).relative_to
+        if relative is None or channel.id in given or channel.id in titrate:
+            continue
+        ch = channel.id
+        raise UsageError(
+            f"protocol '{protocol.id}' sets channel {ch}'s intensity relative to the titrated "
+            f"{relative.value} threshold, and none was given: name the level, e.g. "
+            f"`tensctl run {name} -i {ch}=20`, or titrate first: "
+            f"`tensctl run {name} -i {ch}={relative.value}`"
+        )
 
 
 def _outcomes_after(session: RunningSession) -> None:
@@ -133,25 +166,46 @@ def _ask(question: str) -> bool:
     return typer.confirm(question, default=False)
 
 
+END_WORDS = {
+    "completed": "session completed",
+    "stopped_by_user": "session stopped by the user (ramped down to 0)",
+    "emergency_stop": "emergency stop by the operator (every output to 0 at once)",
+}
+"""Why a session ended, as its run's last line says it."""
+
+
+def _where(session: RunningSession) -> str:
+    """Where the session is recorded, and the command that shows it."""
+    recorder, sid = session.recorder, session.record_id
+    if recorder is None or sid is None:
+        return "not recorded"
+    return f"recorded as session {sid} in {recorder.store_path} — tensctl sessions show {sid}"
+
+
 def _finish(session: RunningSession, state: State, lost: str | None = None) -> None:
-    reason = session.end_reason
-    if state is State.fault:
-        detail = session.fault_detail
+    """The run's last line: why the session ended, in words, and where it is recorded; the
+    exit code from the table (0 completed, 6 fault, 7 stopped or emergency stop)."""
+    reason = session.end_reason or state.value
+    after = f"after {session.elapsed_s():.0f} s"
+    where = _where(session)
+    if reason.startswith("fault:") or state is State.fault:
+        detail = session.fault_detail or reason.removeprefix("fault:")
         if "not acknowledged" in detail:  # the stop went out; the device never confirmed it
             raise FaultError(
-                f"fault: {detail}; the device did not confirm that its output is at 0 — its "
-                "own watchdog stops it once the controller is silent: check the patient and "
-                "the device"
+                f"fault {after}: {detail}; the device did not confirm that its output is at "
+                "0 — its own watchdog stops it once the controller is silent: check the "
+                f"patient and the device; {where}"
             )
-        raise FaultError(f"fault: {detail}; every output was taken to 0")
+        raise FaultError(f"fault {after}: {detail}; every output was taken to 0; {where}")
     if lost is not None:
         raise ControllerLost(
             f"{lost}: the controlling program is gone; the session was ended "
-            f"({reason or state.value}) after {session.elapsed_s():.0f} s, output at 0"
+            f"({reason.replace('_', ' ')}) {after}, output at 0; {where}"
         )
     if state is State.completed and reason == "completed":
-        console.success(f"session completed: {session.protocol.id}, {session.elapsed_s():.0f} s")
+        console.success(f"session completed ({session.protocol.id}) {after}; {where}")
         return
-    raise StoppedByUser(
-        f"session stopped ({reason or state.value}) after {session.elapsed_s():.0f} s"
-    )
+    said = END_WORDS.get(reason, f"session ended: {reason.replace('_', ' ')}")
+    if "not acknowledged" in session.fault_detail:
+        said += f" ({session.fault_detail}: check the patient and the device)"
+    raise StoppedByUser(f"{said} {after}; {where}")

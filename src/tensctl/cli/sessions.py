@@ -21,7 +21,7 @@ from tensctl.journal.store import Store
 from tensctl.journal.summary import summarise
 from tensctl.journal.verify import Verification
 from tensctl.journal.verify import verify as verify_store
-from tensctl.model.outcomes import parse_outcome_text
+from tensctl.model.outcomes import outcome_event, parse_outcome_text, recorded_outcomes
 
 sessions_app = typer.Typer(help="Recorded sessions.", no_args_is_help=True)
 
@@ -67,6 +67,9 @@ def show(
     with Store(db, must_exist=True) as store:
         header = store.session(session_id)
         summary = summarise(header, store.events(session_id))
+    summary["thresholds_ma"] = {
+        ch: _in_sit_order(found) for ch, found in summary["thresholds_ma"].items()
+    }
     if as_json:
         keep = {k: v for k, v in header.items() if k not in ("protocol_json", "prev_hash")}
         return console.emit_json({"session": keep, **summary})
@@ -91,10 +94,19 @@ def show(
     _outcome_table(summary["outcomes"])
 
 
+THRESHOLD_ORDER = ("ST", "SC1", "N", "SC2")
+"""The SIT thresholds in the order they are found (never alphabetical)."""
+
+
+def _in_sit_order(found: dict[str, Any]) -> dict[str, Any]:
+    rank = {k: i for i, k in enumerate(THRESHOLD_ORDER)}
+    return dict(sorted(found.items(), key=lambda kv: rank.get(kv[0], len(rank))))
+
+
 def _per_channel(values: dict[str, Any]) -> str:
     def fmt(v: Any) -> str:
         if isinstance(v, dict):
-            return ", ".join(f"{k} {x:g}" for k, x in v.items())
+            return ", ".join(f"{k} {x:g}" for k, x in _in_sit_order(v).items()) + " mA"
         return f"{v:g} mA"
 
     return "; ".join(f"ch{ch}: {fmt(v)}" for ch, v in values.items())
@@ -126,7 +138,10 @@ def _outcome_table(found: dict[str, dict[str, Any]]) -> None:
         o = found.get(when)
         if o is None:
             continue
-        table.add_row(when, *("—" if o.get(k) is None else f"{o[k]:g}" for k in keys))
+        label = f"{when} (amended)" if "amends" in o else when
+        table.add_row(label, *("—" if o.get(k) is None else f"{o[k]:g}" for k in keys))
+        if "amends" in o:
+            adverse.append(escape(f"amended    {when}: {o.get('reason', '')}"))
         if o.get("adverse_events"):
             note = f" ({o['adverse_note']})" if o.get("adverse_note") else ""
             adverse.append(escape(f"adverse    {when}: {', '.join(o['adverse_events'])}{note}"))
@@ -172,20 +187,37 @@ def record_outcomes(
     session_id: int = typer.Argument(..., metavar="ID"),
     before: str | None = typer.Option(None, "--before", help="KEY=VALUE,… measured before."),
     after: str | None = typer.Option(None, "--after", help="KEY=VALUE,… measured after."),
+    reason: str | None = typer.Option(
+        None,
+        "--reason",
+        help="Why recorded outcomes are corrected (needed to amend them; both stay on record).",
+    ),
     db: Path | None = DB_OPTION,
 ) -> None:
     """Add outcomes to a recorded session, e.g. --after pain_rest=2,pain_movement=4,fatigue=3
-    (adverse_events=skin_irritation+burn, adverse_note=…, ppt_stimulated_kpa=…)."""
+    (adverse_events=skin_irritation+burn, adverse_note=…, ppt_stimulated_kpa=…). Pain and
+    fatigue are 0–10 and required; pressure thresholds are kPa (above 0, up to 2000). Outcomes
+    already recorded are amended only with --reason."""
     given = [(w, t) for w, t in (("before", before), ("after", after)) if t is not None]
     if not given:
         raise UsageError("give --before and/or --after")
     parsed = [(w, parse_outcome_text(t, f"--{w}")) for w, t in given]
+    amended = []
     with Store(db, must_exist=True) as store:
-        writer, last = store.resume(session_id)
+        earlier = recorded_outcomes(store.events(session_id))
+        for when, values in parsed:  # every amendment has its reason before anything is written
+            outcome_event(when, values, "", earlier.get(when), reason, f"--{when}")
         for when, values in parsed:
-            data = {"when": when, "operator": default_operator(), **values.model_dump(mode="json")}
-            writer.append("outcome", last["elapsed_s"] if last else 0.0, data)
-    console.success(f"outcomes {' and '.join(w for w, _ in given)} added to session {session_id}")
+            store.add_outcomes(session_id, when, values, default_operator(), reason, f"--{when}")
+            amended += [when] if when in earlier else []
+    said = " and ".join(w for w, _ in given)
+    if amended:
+        console.success(
+            f"outcomes {said} of session {session_id} amended ({reason}); the earlier values "
+            "stay on record"
+        )
+    else:
+        console.success(f"outcomes {said} added to session {session_id}")
 
 
 ANCHOR_OPTION = typer.Option(

@@ -43,6 +43,8 @@ RESUME_MEMORY_S = 60.0
 starts at 0 and the operator raises it with the patient)."""
 ELECTRODE_FAULTS = frozenset({"open_circuit", "peel", "compliance"})
 """Faults the host detects from the load: a reset needs the host's own measurement."""
+OPERATOR_OVERRIDES = frozenset({"", "stopped_by_user", "completed"})
+"""End reasons an operator's emergency stop replaces: it cut the ramp-down short."""
 CEILING_TOLERANCE_MA = 1e-6  # float noise in summed steps must not refuse a legal request
 
 
@@ -459,17 +461,31 @@ class Session:
                 self.tick()
             return new
 
-    def emergency_stop(self, reason: str = "operator") -> None:
-        """Every output to 0 now: the device first, then the books."""
+    def emergency_stop(self, reason: str = "operator", *, operator: bool = True) -> None:
+        """Every output to 0 now: the device first, then the books.
+
+        An operator's emergency stop (Esc, a second Ctrl-C, the API) is the session's end
+        reason, ``emergency_stop``, over a stop or completion it cut short; a fault stays
+        the reason. Its cause is claimed before the stop goes out, like a fault's: the
+        device reporting that very stop (its e-stop latch) is then news, not a device
+        fault — the tick that reads the report may run before this takes the lock.
+        ``operator=False``: the session closed while output was on (its reason, if any,
+        stands)."""
+        with self._cause_lock:
+            stoppable = self.state not in (State.idle, State.stopped, State.completed)
+            if operator and stoppable and self._cause is None:
+                self._cause = ("emergency_stop", reason)
         try:
             self.driver.emergency_stop()
         except (DriverError, LinkLost) as exc:
             self.fault_detail = f"emergency stop not acknowledged: {exc}"
         with self.lock:
             self.control.zeroed()
-            self.end_reason = self.end_reason or "emergency_stop"
             if self.state not in (State.idle, State.stopped, State.completed):
+                if operator and self.end_reason in OPERATOR_OVERRIDES:
+                    self.end_reason = "emergency_stop"
                 self.fire(Trigger.emergency_stop)
+            self.end_reason = self.end_reason or "emergency_stop"
             self.emit("stop", reason=reason)
 
     def fault(self, rule: str, message: str) -> None:
@@ -544,7 +560,7 @@ class Session:
         """Leave every output at 0, whatever state the session is in."""
         try:
             if self.state in OUTPUT_STATES or self.state is State.paused:
-                self.emergency_stop("session closed")
+                self.emergency_stop("session closed", operator=False)
             else:
                 self.driver.stop(self.channels)
         except (DriverError, LinkLost):

@@ -11,6 +11,7 @@ from __future__ import annotations
 import getpass
 import json
 import os
+import threading
 from collections.abc import Mapping
 from typing import Any
 
@@ -19,7 +20,7 @@ from tensctl.journal import chain
 from tensctl.journal.session_writer import SessionWriter
 from tensctl.journal.store import Store
 from tensctl.journal.writer import BatchedWriter, QueuedWriter
-from tensctl.model.outcomes import Outcomes
+from tensctl.model.outcomes import Outcomes, outcome_event
 
 
 def default_operator() -> str:
@@ -36,6 +37,9 @@ class Recorder:
             QueuedWriter(writer) if realtime else BatchedWriter(writer)
         )
         self.elapsed_s = 0.0
+        self.closed = False
+        self._outcomes: dict[str, int] = {}  # when → the event number of the latest
+        self._outcome_lock = threading.Lock()
 
     @classmethod
     def open(
@@ -92,12 +96,23 @@ class Recorder:
             "screening", 0.0, {"confirmed": confirmed, "how": how, "operator": self.operator}
         )
 
-    def outcomes(self, when: str, values: Outcomes) -> None:
+    def outcomes(
+        self, when: str, values: Outcomes, reason: str | None = None, source: str = ""
+    ) -> int:
         """``when``: "before" or "after" the session. Not on the output path: written at
-        once, and a failure raises :class:`StoreError` to the caller."""
-        data = {"when": when, "operator": self.operator, **values.model_dump(mode="json")}
-        self.queue.flush()
-        self.writer.append("outcome", self.elapsed_s, data)
+        once — while the session runs, after every event queued before it; after its end,
+        straight into its chain (and sealed with it) — and a failure raises
+        :class:`StoreError` to the caller. Given again, they are an amendment and need a
+        ``reason``. Returns the outcome event's number."""
+        with self._outcome_lock:
+            data = outcome_event(
+                when, values, self.operator, self._outcomes.get(when), reason, source
+            )
+            if not self.closed:
+                self.queue.flush()
+            self.writer.append("outcome", self.elapsed_s, data)
+            self._outcomes[when] = self.writer.seq
+            return self.writer.seq
 
     def close(self, reason: str) -> None:
         """The end record, after every queued event (a failure is kept in :attr:`error`)."""
@@ -108,6 +123,7 @@ class Recorder:
             self.queue.error = self.queue.error or str(exc)
         finally:
             self.queue.stop()
+            self.closed = True
 
 
 def protocol_text(model_json: str) -> str:

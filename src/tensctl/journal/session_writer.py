@@ -33,6 +33,11 @@ class SessionWriter:
         self._lock = threading.Lock()
         self.closed = False
 
+    @property
+    def seq(self) -> int:
+        """The number of the last event written (0: none yet)."""
+        return self._seq
+
     def append(
         self, kind: str, elapsed_s: float, data: Mapping[str, Any], at: str | None = None
     ) -> None:

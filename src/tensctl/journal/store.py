@@ -31,6 +31,7 @@ from tensctl.journal.checkpoint import Checkpointer
 from tensctl.journal.clock import utc_now
 from tensctl.journal.processes import gone, this_host
 from tensctl.journal.session_writer import SessionWriter
+from tensctl.model.outcomes import Outcomes, outcome_event, recorded_outcomes
 
 Row = dict[str, Any]
 T = TypeVar("T")
@@ -269,6 +270,24 @@ class Store:
         writer = SessionWriter(self, session_id, head, seq=last["seq"] if last else 0)
         writer.closed = any(e["kind"] == "closed" for e in events)
         return writer, last
+
+    def add_outcomes(
+        self,
+        session_id: int,
+        when: str,
+        values: Outcomes,
+        operator: str,
+        reason: str | None = None,
+        source: str = "",
+    ) -> int:
+        """Outcomes of an ended session, appended to its chain and sealed with it. Outcomes
+        ``when`` already recorded are amended — a new event naming the one it corrects, with
+        the ``reason`` (required) — never replaced. Returns the new event's number."""
+        writer, last = self.resume(session_id)
+        earlier = recorded_outcomes(self.events(session_id)).get(when)
+        data = outcome_event(when, values, operator, earlier, reason, source)
+        writer.append("outcome", last["elapsed_s"] if last else 0.0, data)
+        return writer.seq
 
     # ---- reading --------------------------------------------------------------------------
 

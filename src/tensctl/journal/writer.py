@@ -105,7 +105,12 @@ class QueuedWriter:
             item.done.wait(self.wait_s)
 
     def flush(self, timeout_s: float = 5.0) -> None:
-        """Wait until everything queued so far is written; raise if it was not."""
+        """Wait until everything queued so far is written; raise if it was not. After
+        :meth:`stop` everything was written (or its failure kept): nothing to wait for."""
+        if not self._thread.is_alive():
+            if self.error is not None:
+                raise StoreError(self.error)
+            return
         marker = _Item("", 0.0, {}, "", time.monotonic())
         self._queue.put(marker)
         if not marker.done.wait(timeout_s):
@@ -122,8 +127,10 @@ class QueuedWriter:
         return None
 
     def stop(self, timeout_s: float = 5.0) -> None:
-        self._queue.put(None)
-        self._thread.join(timeout_s)
+        """Write what is queued, then end the thread (once; later calls return at once)."""
+        if self._thread.is_alive():
+            self._queue.put(None)
+            self._thread.join(timeout_s)
 
     def _run(self) -> None:
         while True:

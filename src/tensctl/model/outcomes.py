@@ -8,7 +8,7 @@ from a general one). Adverse events are a fixed list, with a free-text note for 
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Annotated, Any, Literal
 
 from pydantic import Field, ValidationError, model_validator
@@ -19,6 +19,7 @@ from tensctl.model.base import StrictModel
 Rating = Annotated[float, Field(ge=0, le=10)]
 Pressure = Annotated[float, Field(gt=0, le=2000)]
 AdverseEvent = Literal["skin_irritation", "burn", "other"]
+ADVERSE_EVENTS = ("skin_irritation", "burn", "other")
 
 FIELDS = {
     "pain_rest": "pain at rest, 0–10",
@@ -54,24 +55,58 @@ class Outcomes(StrictModel):
         return self
 
 
+RANGES = {
+    "pain_rest": "a number from 0 to 10",
+    "pain_movement": "a number from 0 to 10",
+    "fatigue": "a number from 0 to 10",
+    "ppt_stimulated_kpa": "a number of kPa above 0 and at most 2000",
+    "ppt_remote_kpa": "a number of kPa above 0 and at most 2000",
+    "adverse_events": f"any of {', '.join(ADVERSE_EVENTS)}",
+    "adverse_note": "a note of at most 500 characters",
+}
+REQUIRED = ("pain_rest", "pain_movement", "fatigue")
+
+
+def _said(err: Mapping[str, Any]) -> tuple[str, str]:
+    """One validation problem as (field, what is wrong) in a therapist's words: the field,
+    what it takes, and what was found — never the validator's own wording."""
+    loc = [str(p) for p in err["loc"]]
+    field = loc[0] if loc else ""
+    found = err.get("input")
+    kind = str(err["type"])
+    if not field:  # the whole set: "other" without a note
+        message = str(err["msg"]).removeprefix("Value error, ")
+        return "adverse_note", message
+    if kind == "missing":
+        return field, f"missing: {RANGES[field]} is required"
+    if kind == "extra_forbidden":
+        known = ", ".join(RANGES)
+        return field, f"not an outcome measure (the measures are: {known})"
+    if field == "adverse_events":
+        listed = ", ".join(ADVERSE_EVENTS)
+        return field, f"unknown adverse event {found!r}: choose from {listed}"
+    return field, f"expected {RANGES.get(field, 'a number')}, found {found!r}"
+
+
 def parse_outcomes(values: Mapping[str, Any] | Outcomes, source: str) -> Outcomes:
-    """Validate outcome values from outside; every problem named by field."""
+    """Validate outcome values from outside; every problem named by field, with the range
+    the field takes."""
     if isinstance(values, Outcomes):
         return values
+    if not isinstance(values, Mapping):
+        raise InputError(
+            [
+                Problem(
+                    f"expected outcome values by name ({', '.join(REQUIRED)}, …), found {values!r}",
+                    source,
+                )
+            ]
+        )
     try:
         return Outcomes.model_validate(dict(values))
     except ValidationError as exc:
-        problems = []
-        for err in exc.errors():
-            field = ".".join(str(p) for p in err["loc"]) or "outcomes"
-            found = err.get("input")
-            detail = f"{err['msg']}, found {found!r}" if err["loc"] else err["msg"]
-            problems.append(Problem(detail, source, path=field))
+        problems = [Problem(m, source, path=f) for f, m in map(_said, exc.errors())]
         raise InputError(problems) from None
-    except TypeError as exc:
-        raise InputError(
-            [Problem(f"expected a mapping of outcome values: {exc}", source)]
-        ) from None
 
 
 def parse_outcome_text(text: str, source: str) -> Outcomes:
@@ -89,3 +124,53 @@ def parse_outcome_text(text: str, source: str) -> Outcomes:
         else:
             values[key] = value.strip()
     return parse_outcomes(values, source)
+
+
+WHEN = ("before", "after")
+
+
+def outcome_event(
+    when: str,
+    values: Outcomes,
+    operator: str,
+    amends: int | None,
+    reason: str | None,
+    source: str,
+) -> dict[str, Any]:
+    """The data of an ``outcome`` event. ``amends``: the event number of the outcomes
+    ``when`` already on record, or None. Outcomes given again are an amendment — a new
+    event that names the one it corrects and why — never a silent replacement: without a
+    ``reason`` they are refused."""
+    if when not in WHEN:
+        raise InputError([Problem(f"outcomes are taken before or after, not {when!r}", source)])
+    why = (reason or "").strip()
+    if amends is not None and not why:
+        raise InputError(
+            [
+                Problem(
+                    f"outcomes {when} the session are already recorded (event {amends}); to "
+                    "correct them, give the reason for the amendment (--reason TEXT; in "
+                    "Python reason=…)",
+                    source,
+                )
+            ]
+        )
+    if amends is None and why:
+        raise InputError(
+            [
+                Problem(
+                    f"no outcomes {when} the session are recorded yet: there is nothing to "
+                    "amend (leave out the reason)",
+                    source,
+                )
+            ]
+        )
+    data: dict[str, Any] = {"when": when, "operator": operator, **values.model_dump(mode="json")}
+    if amends is not None:
+        data["amends"], data["reason"] = amends, why
+    return data
+
+
+def recorded_outcomes(events: Sequence[Mapping[str, Any]]) -> dict[str, int]:
+    """The event number of the latest outcomes recorded before, and after, a session."""
+    return {str(e["data"]["when"]): int(e["seq"]) for e in events if e["kind"] == "outcome"}
