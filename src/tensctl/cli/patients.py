@@ -25,7 +25,6 @@ from tensctl.journal.summary import (
 
 patients_app = typer.Typer(help="Patients and their sessions over time.", no_args_is_help=True)
 
-SIT_ORDER = ("ST", "SC1", "N", "SC2")
 TOLERANCE_MA_PER_WEEK = 2.0  # a rise this steep is worth a look at the plan (frequency, site)
 
 
@@ -102,8 +101,7 @@ def show(
     console.out.print(table)
     if last is not None:
         for ch, values in last["thresholds_ma"].items():
-            order = [k for k in SIT_ORDER if k in values]  # stored with sorted keys
-            marks = ", ".join(f"{k} {values[k]:g}" for k in order)
+            marks = ", ".join(f"{k} {v:g}" for k, v in values.items())  # in SIT order
             ceiling = last["ceilings_ma"].get(ch)
             console.out.print(
                 f"last titration (session {last['id']}), channel {ch}: {marks} mA"

@@ -67,9 +67,6 @@ def show(
     with Store(db, must_exist=True) as store:
         header = store.session(session_id)
         summary = summarise(header, store.events(session_id))
-    summary["thresholds_ma"] = {
-        ch: _in_sit_order(found) for ch, found in summary["thresholds_ma"].items()
-    }
     if as_json:
         keep = {k: v for k, v in header.items() if k not in ("protocol_json", "prev_hash")}
         return console.emit_json({"session": keep, **summary})
@@ -94,19 +91,10 @@ def show(
     _outcome_table(summary["outcomes"])
 
 
-THRESHOLD_ORDER = ("ST", "SC1", "N", "SC2")
-"""The SIT thresholds in the order they are found (never alphabetical)."""
-
-
-def _in_sit_order(found: dict[str, Any]) -> dict[str, Any]:
-    rank = {k: i for i, k in enumerate(THRESHOLD_ORDER)}
-    return dict(sorted(found.items(), key=lambda kv: rank.get(kv[0], len(rank))))
-
-
 def _per_channel(values: dict[str, Any]) -> str:
     def fmt(v: Any) -> str:
         if isinstance(v, dict):
-            return ", ".join(f"{k} {x:g}" for k, x in _in_sit_order(v).items()) + " mA"
+            return ", ".join(f"{k} {x:g}" for k, x in v.items()) + " mA"  # in SIT order
         return f"{v:g} mA"
 
     return "; ".join(f"ch{ch}: {fmt(v)}" for ch, v in values.items())

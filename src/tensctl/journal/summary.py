@@ -13,9 +13,10 @@ from datetime import datetime
 from typing import Any
 
 from tensctl.journal.dose import delivered_dose
+from tensctl.model.protocol import Threshold
 
 Row = Mapping[str, Any]
-SIT_ORDER = ("ST", "SC1", "N", "SC2")  # the record's JSON keeps its keys sorted: N first
+SIT_ORDER = tuple(t.value for t in Threshold)  # the record's JSON sorts its keys: N first
 OUTCOME_KEYS = ("pain_rest", "pain_movement", "fatigue", "ppt_stimulated_kpa", "ppt_remote_kpa")
 
 
