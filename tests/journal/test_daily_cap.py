@@ -8,6 +8,7 @@ wall clock here."""
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -215,3 +216,20 @@ def test_reminders_are_in_the_record(tmp_path: Path, stamp: list[str]) -> None:
     reminders = [e for e in events if e["kind"] == "reminder"]
     assert [round(e["elapsed_s"], 3) for e in reminders] == [420.0, 840.0, 1260.0, 1680.0]
     assert all(e["data"]["what"] == "retitrate" and e["data"]["message"] for e in reminders)
+
+
+def test_patients_keep_simulator_sessions_apart(tmp_path: Path, stamp: list[str], cli: Any) -> None:
+    db = tmp_path / "s.sqlite3"
+    write_session(db, simulated=False, run_s=1200.0)
+    write_session(db, simulated=True)
+    write_session(db, simulated=True)
+    shown = cli("patients", "show", "P-1", "--db", str(db))
+    assert shown.code == 0, shown.err
+    text = " ".join(shown.out.split())
+    assert "patient P-1: 1 session(s)" in text
+    assert "on the simulator: 2 session(s) — not in the trend" in text
+    data = json.loads(cli("patients", "show", "P-1", "--db", str(db), "--json").out)
+    assert [r["simulated"] for r in data["sessions"]] == [False, True, True]
+    assert [r["stimulated_s"] for r in data["sessions"]] == [1200.0, 1800.0, 1800.0]
+    listed = json.loads(cli("patients", "list", "--db", str(db), "--json").out)
+    assert [(p["sessions"], p["simulated_sessions"]) for p in listed] == [(1, 2)]
