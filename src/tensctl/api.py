@@ -20,6 +20,7 @@ from __future__ import annotations
 import contextlib
 import threading
 from collections.abc import Collection, Mapping
+from datetime import date
 from pathlib import Path
 from types import TracebackType
 from typing import Any
@@ -32,9 +33,10 @@ from tensctl.engine.clock import Clock, RealClock, ScaledClock, VirtualClock
 from tensctl.engine.runner import run, run_realtime
 from tensctl.engine.session import TERMINAL, Session
 from tensctl.engine.states import State
-from tensctl.errors import DeviceError
+from tensctl.errors import DeviceError, SafetyRefused
 from tensctl.journal.recorder import Recorder, protocol_text
 from tensctl.journal.store import Store
+from tensctl.journal.summary import local_day_utc, stimulated_on_day_s
 from tensctl.model.device import DeviceProfile
 from tensctl.model.library import (
     DEFAULT_DEVICE,
@@ -46,6 +48,7 @@ from tensctl.model.library import (
 from tensctl.model.loader import load_device
 from tensctl.model.outcomes import Outcomes, parse_outcomes
 from tensctl.model.protocol import Protocol
+from tensctl.safety.daily_cap import MIN_SESSION_S, Verdict, decide
 
 
 def _profile_for(url: str, info: DeviceInfo) -> DeviceProfile:
@@ -94,9 +97,15 @@ class Device:
         acknowledged: Collection[str] = (),
         outcomes_before: Mapping[str, Any] | Outcomes | None = None,
         screening: str = "api argument",
+        until_cap: bool = False,
+        today: date | None = None,
     ) -> RunningSession:
         """A session of ``protocol`` (an id, a path or a model), checked and ready to start.
-        It is recorded from here on; ``outcomes_before`` (pain, fatigue, …) go in first."""
+        It is recorded from here on; ``outcomes_before`` (pain, fatigue, …) go in first.
+
+        A patient's stimulated time today plus this session's is held against the protocol's
+        daily cap: over it, the session is refused, or — ``until_cap=True`` — planned to end
+        at the cap. ``today`` is the local calendar day counted (default: this computer's)."""
         chosen = protocol if isinstance(protocol, Protocol) else find_protocol(str(protocol))[0]
         check_patient(patient)
         before = parse_outcomes(outcomes_before, "outcomes_before") if outcomes_before else None
@@ -122,6 +131,7 @@ class Device:
             session.record(self._recorder(chosen, patient), screening, before)
         try:
             session.connect(info)
+            self._hold_to_daily_cap(session, patient, until_cap, today)
             session.check()
         except BaseException as exc:
             session.end_reason = f"refused: {exc}"
@@ -130,6 +140,35 @@ class Device:
                 raise DeviceError(f"cannot talk to the device: {exc}") from None
             raise
         return session
+
+    def _hold_to_daily_cap(
+        self, session: RunningSession, patient: str | None, until_cap: bool, day: date | None
+    ) -> None:
+        """The daily cap across sessions: the patient's sessions today on this kind of device
+        (simulator or real) from the store, plus this one. No patient: nothing to count."""
+        limits = session.protocol.session
+        if patient is None or limits.daily_cap_s is None:
+            return
+        if self.store is None:
+            session.emit(
+                "warning",
+                rule="daily_cap",
+                message="the daily cap across sessions is not checked: sessions are not recorded",
+            )
+            return
+        since, until = local_day_utc(day if day is not None else date.today())
+        records = self.store.stimulation_between(patient, since, until)
+        used_s = stimulated_on_day_s(records, simulated=self.simulated)
+        planned_s = min(session.protocol.total_duration_s, limits.max_duration_s)
+        verdict = decide(used_s, planned_s, limits.daily_cap_s, until_cap=until_cap)
+        who = f"patient {patient}" + (" on the simulator" if self.simulated else "")
+        if verdict.verdict is Verdict.refuse:
+            hint = ""
+            if not until_cap and (verdict.left_s or 0.0) >= MIN_SESSION_S:
+                hint = "; to end this session at the cap instead, run it with --until-cap"
+            raise SafetyRefused(f"{who}: {verdict.reason}{hint}")
+        if verdict.verdict is Verdict.shorten and verdict.end_s is not None:
+            session.end_early(verdict.end_s, f"{who}: {verdict.reason}")
 
     def _identity(self) -> DeviceInfo:
         """Who the device is, for a new session: as it identified itself when it was

@@ -244,7 +244,10 @@ def test_patients_show_the_last_titration_and_ceiling(cli: Any, _session_store: 
     record_session(_session_store, patient="P-tit", seconds=3, thresholds=thresholds)
     shown = cli("patients", "show", "P-tit")
     assert shown.code == 0
-    assert "last titration (session 1), channel 1: ST 4, SC1 10, N 22, SC2 16 mA" in shown.out
+    assert (
+        "last titration on the simulator (session 1), channel 1: ST 4, SC1 10, N 22, SC2 16 mA"
+        in (shown.out)
+    )
     data = json.loads(cli("patients", "show", "P-tit", "--json").out)
     assert data["last_titration"]["ceilings_ma"]["1"] <= 22  # the noxious level caps it
 

@@ -1,5 +1,8 @@
 """``tensctl patients``: a patient's sessions over time — pain before and after, and the
-intensity trend (rising intensity for the same relief is the sign of tolerance)."""
+intensity trend (rising intensity for the same relief is the sign of tolerance).
+
+Sessions on the simulator are kept apart: listed under their own heading, never in the
+trend or the last titration of the patient's real sessions."""
 
 from __future__ import annotations
 
@@ -18,6 +21,7 @@ from tensctl.journal.summary import (
     TREND_MIN_DAYS,
     TREND_MIN_SESSIONS,
     intensity_trend_ma_per_week,
+    last_titration,
     mean_intensity_ma,
     pain_change,
     summarise,
@@ -32,12 +36,21 @@ TOLERANCE_MA_PER_WEEK = 2.0  # a rise this steep is worth a look at the plan (fr
 def list_patients(db: Path | None = DB_OPTION, as_json: bool = JSON_OPTION) -> None:
     """Every patient with a recorded session."""
     with Store(db, must_exist=True) as store:
-        rows = [{**p, "sessions": len(store.sessions(p["id"]))} for p in store.patients()]
+        rows = []
+        for p in store.patients():
+            found = store.sessions(p["id"])
+            simulated = sum(1 for s in found if s["simulated"])
+            rows.append({**p, "sessions": len(found) - simulated, "simulated_sessions": simulated})
     if as_json:
         return console.emit_json(rows)
-    table = Table("patient", "first seen (UTC)", "sessions", box=None)
+    table = Table("patient", "first seen (UTC)", "sessions", "on the simulator", box=None)
     for p in rows:
-        table.add_row(escape(p["id"]), p["created_utc"][:19].replace("T", " "), str(p["sessions"]))
+        table.add_row(
+            escape(p["id"]),
+            p["created_utc"][:19].replace("T", " "),
+            str(p["sessions"]),
+            str(p["simulated_sessions"]),
+        )
     console.out.print(table)
 
 
@@ -52,18 +65,22 @@ def show(
         summaries = [summarise(h, store.events(h["id"])) for h in store.sessions(patient)]
     if not summaries:
         raise InputError([Problem(f"no sessions recorded for patient '{patient}'", "ID")])
-    trend = intensity_trend_ma_per_week(summaries)
-    titrated = [s for s in summaries if s["thresholds_ma"]]
-    last = titrated[-1] if titrated else None
+    trend = intensity_trend_ma_per_week(summaries)  # real devices only
+    real = [s for s in summaries if not s["simulated"]]
+    simulated = [s for s in summaries if s["simulated"]]
+    last = last_titration(summaries)
+    last_simulated = last_titration(summaries, simulated=True) if last is None else None
     if as_json:
         rows = [_row(s) for s in summaries]
+        shown = last if last is not None else last_simulated  # real first, flagged
         latest = (
             None
-            if last is None
+            if shown is None
             else {
-                "session": last["id"],
-                "thresholds_ma": last["thresholds_ma"],
-                "ceilings_ma": last["ceilings_ma"],
+                "session": shown["id"],
+                "thresholds_ma": shown["thresholds_ma"],
+                "ceilings_ma": shown["ceilings_ma"],
+                "simulated": shown is last_simulated,
             }
         )
         return console.emit_json(
@@ -74,6 +91,42 @@ def show(
                 "last_titration": latest,
             }
         )
+    count = f"{len(real)} session(s)" if real else "no sessions on real devices"
+    console.out.print(f"[bold]patient {escape(patient)}[/]: {count}")
+    if real:
+        console.out.print(_table(real))
+    if simulated:
+        console.out.print(
+            f"[bold]on the simulator[/]: {len(simulated)} session(s) — not in the trend, and "
+            "counted against the daily cap of other simulator sessions only"
+        )
+        console.out.print(_table(simulated))
+    for shown, where in ((last, ""), (last_simulated, " on the simulator")):
+        if shown is None:
+            continue
+        for ch, values in shown["thresholds_ma"].items():
+            marks = ", ".join(f"{k} {v:g}" for k, v in values.items())  # in SIT order
+            ceiling = shown["ceilings_ma"].get(ch)
+            console.out.print(
+                f"last titration{where} (session {shown['id']}), channel {ch}: {marks} mA"
+                + (f"; ceiling {ceiling:g} mA" if ceiling is not None else "")
+            )
+    if trend is None:
+        console.info(
+            f"intensity trend: needs {TREND_MIN_SESSIONS} stimulated sessions on real devices "
+            f"spanning {TREND_MIN_DAYS:g} days or more"
+        )
+        return
+    console.out.print(f"intensity trend: {trend:+.2f} mA/week")
+    if trend >= TOLERANCE_MA_PER_WEEK:
+        console.warning(
+            "intensity is rising steadily — a sign of tolerance; consider varying frequency, "
+            "pulse width or site, or the schedule"
+        )
+
+
+def _table(summaries: list[dict[str, Any]]) -> Table:
+    """One row per session; "min" is its stimulated time, as the daily cap counts it."""
     table = Table(
         "session",
         "date",
@@ -91,34 +144,13 @@ def show(
             str(r["id"]),
             r["started_utc"][:10],
             escape(r["protocol"]),
-            f"{s['duration_s'] / 60:.0f}",
+            f"{s['stimulated_s'] / 60:.0f}",
             "—" if r["mean_ma"] is None else f"{r['mean_ma']:.1f}",
             _before_after(s, "pain_rest"),
             _before_after(s, "pain_movement"),
             escape(r["end_reason"]),
         )
-    console.out.print(f"[bold]patient {escape(patient)}[/]: {len(summaries)} session(s)")
-    console.out.print(table)
-    if last is not None:
-        for ch, values in last["thresholds_ma"].items():
-            marks = ", ".join(f"{k} {v:g}" for k, v in values.items())  # in SIT order
-            ceiling = last["ceilings_ma"].get(ch)
-            console.out.print(
-                f"last titration (session {last['id']}), channel {ch}: {marks} mA"
-                + (f"; ceiling {ceiling:g} mA" if ceiling is not None else "")
-            )
-    if trend is None:
-        console.info(
-            f"intensity trend: needs {TREND_MIN_SESSIONS} stimulated sessions on real devices "
-            f"spanning {TREND_MIN_DAYS:g} days or more"
-        )
-        return
-    console.out.print(f"intensity trend: {trend:+.2f} mA/week")
-    if trend >= TOLERANCE_MA_PER_WEEK:
-        console.warning(
-            "intensity is rising steadily — a sign of tolerance; consider varying frequency, "
-            "pulse width or site, or the schedule"
-        )
+    return table
 
 
 def _row(s: dict[str, Any]) -> dict[str, Any]:
@@ -128,6 +160,8 @@ def _row(s: dict[str, Any]) -> dict[str, Any]:
         "started_utc": s["started_utc"],
         "protocol": s["protocol"],
         "duration_s": s["duration_s"],
+        "stimulated_s": s["stimulated_s"],
+        "simulated": s["simulated"],
         "end_reason": s["end_reason"],
         "mean_ma": mean_intensity_ma(s),
         "outcomes": s["outcomes"],

@@ -59,6 +59,11 @@ def run_command(
         None, "--operator", envvar="TENSCTL_OPERATOR", help="Who runs it (default: login)."
     ),
     db: Path | None = DB_OPTION,
+    until_cap: bool = typer.Option(
+        False,
+        "--until-cap",
+        help="Over the patient's daily cap: end the session at the cap instead of refusing it.",
+    ),
 ) -> None:
     """Run PROTOCOL on a device, with the safety checks, the supervisor and a live display.
     With --patient, the patient's outcomes (pain, fatigue, adverse events) are asked before
@@ -84,7 +89,10 @@ def run_command(
             screened=screened,
             outcomes_before=before,
             screening="--yes" if yes else "confirmed at the prompt",
+            until_cap=until_cap,
         )
+        if session.shortened:
+            console.warning(session.shortened)
         lost = None
         if as_json:
             with JsonLines(session) as lines, session, Interrupts(session):

@@ -64,7 +64,7 @@ def run(orders: Orders, driver: Driver, emit: Emit) -> Plan:
     if not report.ok:
         lines = "; ".join(f"{f.rule} at {f.path}: {f.message}" for f in report.violations)
         raise SafetyRefused(f"protocol '{protocol.id}' refused at {resolved}: {lines}")
-    plan = Plan.of(protocol, resolved, _ceilings(orders, resolved, upper, emit))
+    plan = Plan.of(protocol, resolved, _ceilings(orders, resolved, upper, emit), orders.end_s)
     thresholds = {
         ch: {k.value: v for k, v in found.items()} for ch, found in orders.thresholds.items()
     }

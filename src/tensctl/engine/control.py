@@ -26,7 +26,7 @@ from tensctl.engine.clock import Clock
 from tensctl.engine.events import Emit
 from tensctl.engine.plan import Plan, fixed_train, settings_for
 from tensctl.engine.states import OUTPUT_STATES, State, Trigger
-from tensctl.engine.timeline import Setpoint, Timeline, amplitude_envelope
+from tensctl.engine.timeline import Setpoint, amplitude_envelope
 from tensctl.model.device import DeviceProfile
 from tensctl.model.protocol import Protocol
 from tensctl.safety.limits import limit
@@ -116,6 +116,8 @@ class RunController:
         self.judged_s: dict[int, float] = {}
         self.seen_updates = -1
         self.next_summary_s = 0.0
+        self.next_reminder_s = protocol.session.retitrate_every_s
+        """Protocol time of the next re-titration reminder (``None``: the protocol has none)."""
         self.levels: dict[int, deque[tuple[float, float]]] = {ch: deque() for ch in self.channels}
         """(clock time, amplitude sent) per channel, for what the patient felt lately."""
 
@@ -188,7 +190,7 @@ class RunController:
 
     def set_target(self, channel: int, target_ma: float) -> None:
         self.targets_ma[channel] = target_ma
-        self.timeline = Timeline(self.protocol, dict(self.targets_ma))
+        self.timeline = self.timeline.with_intensities(dict(self.targets_ma))
 
     def cap_to_felt(self, now: float, window_s: float) -> dict[int, float]:
         """Lower every target above the most its channel delivered in the last
@@ -220,6 +222,7 @@ class RunController:
             if elapsed >= min(self.timeline.duration_s, self.protocol.session.max_duration_s):
                 self.begin_ramp_down(now)
                 return Trigger.finish
+            self.remind(elapsed)
             located = self.timeline.phase_at(elapsed)
             if located and located[0] != self.phase_index:
                 self._enter_phase(located[0])
@@ -237,6 +240,23 @@ class RunController:
         elif state is State.titrating and titration is not None:
             self.send_levels({titration[0]: titration[1]})
         return None
+
+    def remind(self, elapsed_s: float) -> None:
+        """A re-titration reminder each ``retitrate_every_s`` of stimulation (protocol time,
+        pauses excluded): sensation fades as nerves habituate, and the therapist asks the
+        patient again. One reminder per time it comes due; none at or after the end."""
+        every = self.protocol.session.retitrate_every_s
+        due = self.next_reminder_s
+        if every is None or due is None or elapsed_s < due:
+            return
+        self.next_reminder_s = (math.floor(elapsed_s / every + 1e-9) + 1) * every
+        self.emit(
+            "reminder",
+            what="retitrate",
+            message=f"re-titrate: {elapsed_s / 60:.0f} min of stimulation — ask the patient "
+            "whether it still feels strong but comfortable; if the sensation has faded, raise "
+            "the intensity to that level again (within the ceiling)",
+        )
 
     def keep_alive(self, state: State, now: float) -> None:
         """A heartbeat when nothing else went to the device for a heartbeat interval."""
@@ -262,13 +282,19 @@ class RunController:
         # next tick counts from ``now``: it aims the work's duration early, which about
         # makes up for the wake-up's own latency (bench/timeline.py: boundaries p50 ~0.6
         # ms late this way, ~1.1 ms aiming at the boundary itself)
-        located = self.timeline.phase_at(self.elapsed_s()) if running else None
+        elapsed = self.elapsed_s()
+        located = self.timeline.phase_at(elapsed) if running else None
         if located is None:
             return step
         index, t = located
         left = self.protocol.phases[index].duration_s - t
         if left > BOUNDARY_LAG_S:
             step = min(step, now + left + BOUNDARY_LAG_S)
+        # on time too: the end of a timeline cut short, and the next re-titration reminder
+        reminder = self.next_reminder_s if self.next_reminder_s is not None else math.inf
+        marks = (self.timeline.duration_s - elapsed, reminder - elapsed)
+        due = min((now + x + BOUNDARY_LAG_S for x in marks if x > BOUNDARY_LAG_S), default=step)
+        step = min(step, due)
         if not self.virtual or state is not State.stimulating:
             return step
         phase = self.protocol.phases[index]
@@ -276,8 +302,10 @@ class RunController:
             return step
         if any(abs(self.sent_ma[ch] - v) > 1e-9 for ch, v in self.targets_ma.items()):
             return step  # still catching up (an adjustment, the slew limit)
-        plateau_end = now + (phase.duration_s - phase.ramp_down_s - t)
-        return max(step, min(self.last_sent_s + self.heartbeat_s, plateau_end))
+        plateau_end = now + min(
+            phase.duration_s - phase.ramp_down_s - t, self.timeline.steady_until_s - elapsed
+        )
+        return min(due, max(step, min(self.last_sent_s + self.heartbeat_s, plateau_end)))
 
     def _grid_after(self, now: float) -> float:
         if self.started_s is None:

@@ -59,6 +59,8 @@ class Orders:
     ceiling_ma: Mapping[int, float] = field(default_factory=dict)
     thresholds: Mapping[int, Mapping[Threshold, float]] = field(default_factory=dict)
     screened: bool = False
+    end_s: float | None = None
+    """The session ends here, before its protocol does, ramping down (the daily cap)."""
 
     @property
     def protocol(self) -> Protocol:
@@ -95,12 +97,17 @@ class Plan:
 
     @classmethod
     def of(
-        cls, protocol: Protocol, targets_ma: Mapping[int, float], ceilings_ma: Mapping[int, float]
+        cls,
+        protocol: Protocol,
+        targets_ma: Mapping[int, float],
+        ceilings_ma: Mapping[int, float],
+        end_s: float | None = None,
     ) -> Plan:
+        """``end_s``: the timeline ends there, before the protocol does (the daily cap)."""
         return cls(
             MappingProxyType(dict(targets_ma)),
             MappingProxyType(dict(ceilings_ma)),
-            Timeline(protocol, MappingProxyType(dict(targets_ma))),
+            Timeline(protocol, MappingProxyType(dict(targets_ma)), end_s),
         )
 
     @classmethod

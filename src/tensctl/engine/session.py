@@ -277,6 +277,25 @@ class Session:
         self.control.adopt(plan)
         self.fire(Trigger.checks_passed)
 
+    shortened: str | None = None
+    """Why the session was planned to end before its protocol does, in words (the cap)."""
+
+    def end_early(self, end_s: float, message: str) -> None:
+        """Plan the session to end at ``end_s`` of its own time (pauses excluded), before its
+        protocol does, ramping down to 0 by then — the daily cap, the therapist choosing.
+        ``message`` says so, in the record and in :attr:`shortened`. Before the start only;
+        checks that had passed run again."""
+        with self.lock:
+            if self.state not in (State.connected, State.ready):
+                raise WrongState(
+                    f"the end of a session is planned before it starts (it is {self.state.value})"
+                )
+            self.orders = replace(self.orders, end_s=end_s)
+            self.shortened = message
+            self.emit("warning", rule="daily_cap", message=message, end_s=end_s)
+        if self.state is State.ready:
+            self.check()
+
     # ---- operator actions ----------------------------------------------------------------
 
     def titrate(self, channel: int) -> Titration:

@@ -4,6 +4,9 @@ Phase boundaries come from cumulative phase durations measured from the session 
 evaluating at any elapsed time gives the same answer however often it is sampled: there is
 no accumulated drift. Ramps and on/off cycling shape the amplitude; alternation and
 modulation move frequency and pulse width; bursts are described by their train parameters.
+
+A timeline may end before its protocol does (``end_s``: the daily cap): the output then
+ramps to 0 over :attr:`Timeline.end_ramp_s` before it, and nothing is delivered after it.
 """
 
 from __future__ import annotations
@@ -11,12 +14,15 @@ from __future__ import annotations
 import math
 from bisect import bisect_right
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import cached_property
 from itertools import accumulate
 
 from tensctl.model.modes import Alternating, Burst, Modulated, Shape
 from tensctl.model.protocol import Phase, Protocol
+
+MIN_END_RAMP_S = 3.0
+"""A timeline cut short ramps down over its protocol's last ramp down, and at least this."""
 
 
 @dataclass(frozen=True)
@@ -35,6 +41,8 @@ class Setpoint:
 class Timeline:
     protocol: Protocol
     intensities_ma: Mapping[int, float]
+    end_s: float | None = None
+    """Where the timeline ends when it ends before its protocol (``None``: with it)."""
 
     @cached_property
     def boundaries_s(self) -> list[float]:
@@ -43,12 +51,42 @@ class Timeline:
 
     @property
     def duration_s(self) -> float:
-        return self.boundaries_s[-1]
+        full = self.boundaries_s[-1]
+        return full if self.end_s is None else max(0.0, min(full, self.end_s))
+
+    @property
+    def cut(self) -> bool:
+        """The timeline ends before its protocol does."""
+        return self.duration_s < self.boundaries_s[-1]
+
+    @property
+    def end_ramp_s(self) -> float:
+        """How long a cut timeline ramps down before its end (0 when it is not cut)."""
+        if not self.cut:
+            return 0.0
+        ramp = max(self.protocol.phases[-1].ramp_down_s, MIN_END_RAMP_S)
+        return min(ramp, self.duration_s / 2)
+
+    @property
+    def steady_until_s(self) -> float:
+        """Where the ramp down of a cut timeline begins (its end when it is not cut)."""
+        return self.duration_s - self.end_ramp_s
+
+    def with_intensities(self, intensities_ma: Mapping[int, float]) -> Timeline:
+        """The same timeline (and end) at other intensities."""
+        return replace(self, intensities_ma=intensities_ma)
+
+    def end_factor(self, elapsed_s: float) -> float:
+        """0..1: the ramp down of a cut timeline at ``elapsed_s`` (1 when it is not cut)."""
+        ramp = self.end_ramp_s
+        if ramp <= 0:
+            return 1.0
+        return max(0.0, min(1.0, (self.duration_s - elapsed_s) / ramp))
 
     def phase_at(self, elapsed_s: float) -> tuple[int, float] | None:
         """(phase index, time into that phase), or None outside the protocol."""
         bounds = self.boundaries_s
-        if elapsed_s < 0 or elapsed_s >= bounds[-1]:
+        if elapsed_s < 0 or elapsed_s >= self.duration_s:
             return None
         index = bisect_right(bounds, elapsed_s) - 1
         return index, elapsed_s - bounds[index]
@@ -59,7 +97,7 @@ class Timeline:
             return {}
         index, t = located
         phase = self.protocol.phases[index]
-        envelope = amplitude_envelope(phase, t)
+        envelope = amplitude_envelope(phase, t) * self.end_factor(elapsed_s)
         frequency, width = pulse_parameters(phase, t)
         mode = phase.mode
         depth = mode.amplitude_depth() if isinstance(mode, Modulated) else None

@@ -366,3 +366,29 @@ class Store:
                     mark["amplitude_ma"]
                 )
         return {"session_id": newest, "started_utc": rows[0][1], "values": values}
+
+    def stimulation_between(self, patient: str, since_utc: str, until_utc: str) -> list[Row]:
+        """The sessions of ``patient`` started in ``[since_utc, until_utc)`` (UTC stamps as
+        stored), each as ``id``, ``started_utc``, ``simulated``, ``end_reason`` and the
+        ``events`` its stimulated time is read from, in order: its state changes, its end,
+        and its last event (a session still running, or cut, counts up to there)."""
+
+        def read() -> list[Row]:
+            found = self.conn.execute(
+                "SELECT id, started_utc, simulated, end_reason FROM sessions "
+                "WHERE patient_id = ? AND started_utc >= ? AND started_utc < ? ORDER BY id",
+                (patient, since_utc, until_utc),
+            ).fetchall()
+            out = []
+            for row in found:
+                events = self.conn.execute(
+                    "SELECT seq, elapsed_s, kind, data FROM events WHERE session_id = ? "
+                    "AND (kind IN ('state', 'closed') OR seq = "
+                    "(SELECT max(seq) FROM events WHERE session_id = ?)) ORDER BY seq",
+                    (row["id"], row["id"]),
+                ).fetchall()
+                parsed = [{**dict(e), "data": json.loads(e["data"])} for e in events]
+                out.append({**dict(row), "simulated": bool(row["simulated"]), "events": parsed})
+            return out
+
+        return self._do(f"reading the sessions of patient '{patient}'", read)

@@ -3,13 +3,15 @@
 Pure functions of stored rows: outcomes before and after, the targets and ceilings the
 session ran at, the titrated thresholds, faults, adjustments and the delivered dose; and,
 across sessions, the intensity trend — the tolerance signal (the same relief needing more
-current from day to day).
+current from day to day) — and the stimulated time a patient has had on one calendar day,
+which the daily cap counts. Sessions on the simulator are kept apart from those on real
+devices: they are in neither the trend nor the daily tally of the other kind.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
-from datetime import datetime
+from collections.abc import Iterable, Mapping, Sequence
+from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
 from tensctl.journal.dose import delivered_dose
@@ -42,6 +44,56 @@ def duration_s(events: Sequence[Row]) -> float:
     return max((float(e["elapsed_s"]) for e in events), default=0.0)
 
 
+RUNNING_STATES = frozenset({"ramping_up", "stimulating", "paused"})
+"""The states in which a session's own time counts as stimulated time (a pause does not
+move that time on, so it adds nothing)."""
+
+
+def stimulated_s(events: Iterable[Row]) -> float:
+    """The stimulated time of one session, from its record: its own time (``elapsed_s``,
+    pauses excluded) from each start until its protocol ended or it was stopped — the time
+    it spent ramping up and stimulating. The ramp down after an end or a stop (at most 3 s,
+    from the levels then) is not counted, nor titration (before the session's time starts);
+    a run after a reset is added to the one before; a record that was cut (the process
+    died: ``interrupted``) counts up to its last recorded event."""
+    total, since, last = 0.0, None, 0.0
+    for e in events:
+        elapsed = float(e["elapsed_s"])
+        if e["kind"] == "state":
+            running = e["data"].get("state") in RUNNING_STATES
+            if since is None and running:
+                since, last = elapsed, elapsed
+            elif since is not None and not running:
+                total += max(0.0, elapsed - since)
+                since = None
+        if since is not None:
+            last = max(last, elapsed)
+    if since is not None:  # no end recorded: what was recorded counts
+        total += max(0.0, last - since)
+    return total
+
+
+def local_day_utc(day: date) -> tuple[str, str]:
+    """The local calendar day ``day`` (this computer's time zone, daylight saving included)
+    as the UTC stamps of its first instant and of the next day's: ``[since, until)``."""
+    first = datetime.combine(day, time()).astimezone()
+    after = datetime.combine(day + timedelta(days=1), time()).astimezone()
+    return (
+        first.astimezone(UTC).isoformat(timespec="microseconds"),
+        after.astimezone(UTC).isoformat(timespec="microseconds"),
+    )
+
+
+def stimulated_on_day_s(records: Iterable[Row], simulated: bool) -> float:
+    """What the daily cap counts: the stimulated time of the sessions in ``records`` (each
+    with ``simulated`` and its ``events``) on the simulator (``simulated``) or on real
+    devices, each to the nearest second (a tick's lateness at the end is not a second of
+    stimulation)."""
+    return float(
+        sum(round(stimulated_s(r["events"])) for r in records if bool(r["simulated"]) == simulated)
+    )
+
+
 def summarise(header: Row, events: Sequence[Row]) -> dict[str, Any]:
     """One session, as ``sessions show`` prints it and ``patients show`` tabulates it."""
     checked = [e["data"] for e in events if e["kind"] == "checked"]
@@ -55,6 +107,7 @@ def summarise(header: Row, events: Sequence[Row]) -> dict[str, Any]:
         "end_reason": header["end_reason"] or "open",
         "simulated": bool(header["simulated"]),
         "duration_s": round(duration_s(events), 1),
+        "stimulated_s": round(stimulated_s(events), 1),
         "targets_ma": plan.get("targets_ma", {}),
         "ceilings_ma": plan.get("ceilings_ma", {}),
         "thresholds_ma": in_sit_order(plan.get("thresholds_ma", {})),
@@ -99,6 +152,14 @@ def intensity_trend_ma_per_week(summaries: Sequence[Mapping[str, Any]]) -> float
         return None
     slope_per_day = sum((x - mean_x) * (y - mean_y) for x, y in points) / spread
     return round(slope_per_day * 7, 3)
+
+
+def last_titration(
+    summaries: Sequence[Mapping[str, Any]], simulated: bool = False
+) -> Mapping[str, Any] | None:
+    """The latest session with titrated thresholds, on real devices (or on the simulator)."""
+    found = [s for s in summaries if s["thresholds_ma"] and bool(s.get("simulated")) == simulated]
+    return found[-1] if found else None
 
 
 def pain_change(summary: Mapping[str, Any], key: str = "pain_rest") -> float | None:
