@@ -8,6 +8,7 @@ import time
 import pytest
 from helpers import device, device_output_ua, kinds, session
 
+from tensctl.engine.clock import VirtualClock
 from tensctl.engine.events import SessionEvent
 from tensctl.engine.states import State
 from tensctl.errors import InputError, SafetyRefused
@@ -228,3 +229,20 @@ def test_titration_refuses_marks_out_of_order() -> None:
             s.mark()  # SC1 at 1 mA is fine...
             s.mark()  # ...but N at 1 mA is not above SC1
         s.close()
+
+
+@pytest.mark.parametrize("then", ["start", "titrate"])
+def test_time_spent_ready_is_not_a_late_tick_once_output_begins(then: str) -> None:
+    # ticked while ready (a confirmation on screen), then 5 s with no tick (the therapist
+    # reads it): the watchdog watches from the moment output may begin, not from the last
+    # tick in ready — else the start itself was a host_watchdog fault
+    with device() as dev, session(dev) as s:
+        assert isinstance(dev.clock, VirtualClock)
+        s.tick()
+        dev.clock.advance(5.0)
+        s.start() if then == "start" else s.titrate(1)
+        assert s.late_ms(dev.clock.now()) is None
+        s.tick()
+        assert s.state is not State.fault, s.fault_detail
+        dev.clock.advance(1.0)  # and a stall after that is still caught
+        assert s.late_ms(dev.clock.now()) is not None

@@ -159,14 +159,21 @@ class RunController:
 
     # ---- beginnings and ends (from the state machine's callbacks) ----------------------
 
+    def watch_from(self, now: float) -> None:
+        """Output may begin now: the host watchdog counts from here, not from a tick while
+        ready (a confirmation may have been on screen for minutes)."""
+        self.tick_due_s = now + TICK_S
+
     def begin(self, now: float) -> None:
         """The first ramp up: the run's origin, the first phase, every channel started."""
+        self.watch_from(now)
         if self.started_s is None:
             self.started_s = now
             self._enter_phase(0)
             self.driver.start(self.channels)
 
-    def begin_titration(self, channel: int) -> None:
+    def begin_titration(self, channel: int, now: float) -> None:
+        self.watch_from(now)
         self._configure(channel, settings_for(self.protocol.phases[0]))
         self.driver.start([channel])
 

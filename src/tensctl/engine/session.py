@@ -214,7 +214,7 @@ class Session:
 
     def begin_titration(self, event: EventData) -> None:
         assert self.titration is not None
-        self.control.begin_titration(self.titration.channel)
+        self.control.begin_titration(self.titration.channel, self.clock.now())
 
     def end_titration(self, event: EventData) -> None:
         assert self.titration is not None
