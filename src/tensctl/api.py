@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import contextlib
 import threading
-from collections.abc import Collection, Mapping
+from collections.abc import Callable, Collection, Mapping
 from datetime import date
 from pathlib import Path
 from types import TracebackType
@@ -131,7 +131,10 @@ class Device:
             session.record(self._recorder(chosen, patient), screening, before)
         try:
             session.connect(info)
-            self._hold_to_daily_cap(session, patient, until_cap, today)
+            session.hold_to_cap = lambda: self._hold_to_daily_cap(
+                session, patient, until_cap, today
+            )
+            session.hold_to_cap()
             session.check()
         except BaseException as exc:
             session.end_reason = f"refused: {exc}"
@@ -221,6 +224,22 @@ class RunningSession(Session):
     """A :class:`Session` with a way to run it, usable as a context manager."""
 
     _thread: threading.Thread | None = None
+
+    hold_to_cap: Callable[[], None] | None = None
+    """Holds the patient's time today against the daily cap (set by :meth:`Device.session`):
+    before the first start, and again before a start after :meth:`reset` — the run before
+    the reset is in today's time by then."""
+    _held = True
+
+    def reset(self) -> None:
+        super().reset()
+        self._held = False
+
+    def start(self) -> None:
+        if not self._held and self.hold_to_cap is not None:
+            self.hold_to_cap()  # a refusal leaves the session ready, at 0, and not started
+            self._held = True
+        super().start()
 
     def run(self, background: bool = False) -> State:
         """Start (if ready) and tick until the session ends; ``background=True`` returns at

@@ -17,6 +17,7 @@ import pytest
 
 import tensctl
 import tensctl.api
+from tensctl.engine.states import State
 from tensctl.errors import SafetyRefused
 from tensctl.journal import store as store_module
 from tensctl.journal.store import Store
@@ -233,3 +234,28 @@ def test_patients_keep_simulator_sessions_apart(tmp_path: Path, stamp: list[str]
     assert [r["stimulated_s"] for r in data["sessions"]] == [1200.0, 1800.0, 1800.0]
     listed = json.loads(cli("patients", "list", "--db", str(db), "--json").out)
     assert [(p["sessions"], p["simulated_sessions"]) for p in listed] == [(1, 2)]
+
+
+def test_a_start_after_a_reset_is_held_against_the_cap_again(
+    tmp_path: Path, stamp: list[str]
+) -> None:
+    # 3 sessions today (90 min) leave 30 min: this one runs 20 min and is stopped; after a
+    # reset the protocol would start over (30 min more) — refused, since 10 min are left;
+    # the run before the reset counts
+    db = tmp_path / "s.db"
+    for _ in range(3):
+        write_session(db)
+    with (
+        tensctl.connect("sim://", virtual=True, journal=db) as dev,
+        dev.session(PROTOCOL, patient="P-1", intensity=20.0, screened=True, today=DAY) as s,
+    ):
+        s.run_for(20 * 60)
+        s.stop()
+        s.run_for(10)
+        assert s.state in (State.completed, State.stopped)
+        s.reset()
+        with pytest.raises(SafetyRefused, match="10 min left"):
+            s.start()
+        assert s.state is State.ready  # not started, every output at 0
+        with pytest.raises(SafetyRefused):  # and it stays refused
+            s.start()
