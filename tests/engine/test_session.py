@@ -246,3 +246,15 @@ def test_time_spent_ready_is_not_a_late_tick_once_output_begins(then: str) -> No
         assert s.state is not State.fault, s.fault_detail
         dev.clock.advance(1.0)  # and a stall after that is still caught
         assert s.late_ms(dev.clock.now()) is not None
+
+
+def test_the_session_time_stops_when_it_ends() -> None:
+    # the after-session questions take minutes; "stopped after N s" must not count them
+    with device() as dev, session(dev) as s:
+        assert isinstance(dev.clock, VirtualClock)
+        s.run_for(60)
+        s.stop()
+        s.run_for(10)
+        ended = s.elapsed_s()
+        dev.clock.advance(300.0)
+        assert s.elapsed_s() == ended

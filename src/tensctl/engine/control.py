@@ -134,11 +134,20 @@ class RunController:
         """Protocol time: since the start, pauses excluded."""
         if self.started_s is None:
             return 0.0
+        if self.ended_s is not None:
+            now = self.ended_s
         now = self.clock.now() if now is None else now
         return max(0.0, now - self.started_s - self.paused_total_s - self.paused_for_s(now))
 
     def paused_for_s(self, now: float) -> float:
         return 0.0 if self.paused_since_s is None else now - self.paused_since_s
+
+    ended_s: float | None = None
+    """When the session ended (its time stands still from there)."""
+
+    def end_clock(self, now: float) -> None:
+        if self.ended_s is None:
+            self.ended_s = now
 
     def pause_clock(self, now: float) -> None:
         self.paused_since_s = now

@@ -210,6 +210,8 @@ class Session:
     def entered(self, event: EventData) -> None:
         """First on entering any state: the state event of this transition."""
         previous = event.transition.source if event.transition is not None else ""
+        if self.state in TERMINAL:  # the session's time stops with it (prompts may follow)
+            self.control.end_clock(self.clock.now())
         self.emit("state", state=self.state.value, previous=previous)
 
     def begin_titration(self, event: EventData) -> None:
