@@ -170,8 +170,9 @@ class RunController:
 
     def watch_from(self, now: float) -> None:
         """Output may begin now: the host watchdog counts from here, not from a tick while
-        ready (a confirmation may have been on screen for minutes)."""
-        self.tick_due_s = now + TICK_S
+        ready (a confirmation may have been on screen for minutes); the first tick is due at
+        once."""
+        self.tick_due_s = now
 
     def begin(self, now: float) -> None:
         """The first ramp up: the run's origin, the first phase, every channel started."""
