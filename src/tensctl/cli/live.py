@@ -4,7 +4,6 @@ channel, faults), the keys that act on it, and the titration steps."""
 from __future__ import annotations
 
 import math
-import time
 
 from rich.console import Group, RenderableType
 from rich.live import Live
@@ -16,6 +15,7 @@ from tensctl.api import Device, RunningSession
 from tensctl.cli import console
 from tensctl.cli.keys import Interrupts, keyboard
 from tensctl.drivers.base import ChannelTelemetry
+from tensctl.engine.control import TICK_S
 from tensctl.engine.runner import run_realtime
 from tensctl.engine.session import Session
 from tensctl.engine.states import State
@@ -143,7 +143,8 @@ def _titrate(session: RunningSession, ch: int, use: Threshold, notes: list[str])
     notes.append(f"titrating channel {ch}: ↑/↓ to change, m to mark ST, SC1, N, SC2")
     while session.state is State.titrating and not titration.done:
         session.tick()
-        time.sleep(0.1)
+        # on the session's clock: a paced one (--speed N) moves only while the engine sleeps
+        session.clock.sleep_until(session.clock.now() + TICK_S)
     if session.state is State.titrating:
         values = session.finish_titration(use)
         notes.append("titration: " + ", ".join(f"{k.value} {v:g} mA" for k, v in values.items()))
