@@ -11,8 +11,9 @@ exception, and on KeyboardInterrupt::
             session.subscribe(print)
             session.run()                    # until the protocol completes
 
-Pass ``virtual=True`` to ``connect("sim://…")`` to run the simulator on a virtual clock (a
-30-minute protocol in seconds), or ``speed=N`` to run it N times faster than real time.
+Pass ``speed="max"`` to ``connect("sim://…")`` to run the simulator on a virtual clock as
+fast as it can (a 30-minute protocol in about a second; ``virtual=True`` says the same), or
+``speed=N`` to run it N times faster than real time.
 """
 
 from __future__ import annotations
@@ -25,11 +26,18 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
-from tensctl.api_args import check_patient, check_speed, per_channel, thresholds_of
+from tensctl.api_args import (
+    MAX,
+    Speed,
+    check_patient,
+    check_speed,
+    per_channel,
+    thresholds_of,
+)
 from tensctl.drivers.base import DeviceInfo, Driver, DriverOptions
 from tensctl.drivers.errors import CommandRefused, LinkLost
 from tensctl.drivers.registry import open_driver
-from tensctl.engine.clock import Clock, RealClock, ScaledClock, VirtualClock
+from tensctl.engine.clock import Clock, PacedClock, RealClock, VirtualClock
 from tensctl.engine.runner import run, run_realtime
 from tensctl.engine.session import TERMINAL, Session
 from tensctl.engine.states import State
@@ -83,7 +91,9 @@ class Device:
 
     @property
     def simulated(self) -> bool:
-        return self.profile.simulated
+        """The simulator's profile, or any profile on the in-process simulator (sim://
+        hasomed-p24 delivers no current either, and its sessions are recorded as simulated)."""
+        return self.profile.simulated or self.url.startswith("sim://")
 
     def session(
         self,
@@ -201,7 +211,9 @@ class Device:
                 "simulated": self.simulated,
             },
             operator=self.operator,
-            realtime=not self.virtual,
+            # on virtual time (--speed N or max: the simulator) the record keeps up with no
+            # wall-clock deadline that the host's jitter could miss (BatchedWriter)
+            realtime=not self.clock.virtual,
         )
 
     def close(self) -> None:
@@ -321,28 +333,26 @@ def connect(
     *,
     profile: str | None = None,
     virtual: bool = False,
-    speed: float | None = None,
+    speed: float | str | None = None,
     journal: Store | str | Path | bool = True,
     operator: str | None = None,
     **options: Any,
 ) -> Device:
-    """Open the device at ``url`` and identify it. ``virtual`` and ``speed`` apply to the
-    in-process simulator only. Sessions are recorded in ``journal``: ``True`` the default
-    store (``$TENSCTL_DB`` or the user data directory), a path, a :class:`Store`, or
-    ``False`` for no record. ``operator`` defaults to ``$TENSCTL_OPERATOR`` or the login."""
-    speed = check_speed(url, speed, virtual)
-    clock: Clock
-    if virtual:
-        clock = VirtualClock()
-    elif speed is not None:
-        clock = ScaledClock(speed)
-    else:
-        clock = RealClock()
+    """Open the device at ``url`` and identify it. ``speed`` applies to the in-process
+    simulator only: ``N`` (above 0, at most 100) runs the session and the simulator on one
+    virtual clock paced at N times real time, ``"max"`` as fast as it can (a 30-minute
+    protocol in about a second); ``virtual=True`` is ``speed="max"``. Sessions are recorded
+    in ``journal``: ``True`` the default store (``$TENSCTL_DB`` or the user data directory),
+    a path, a :class:`Store`, or ``False`` for no record. ``operator`` defaults to
+    ``$TENSCTL_OPERATOR`` or the login."""
+    pace = check_speed(url, speed, virtual)
+    clock = _clock(pace)
+    unpaced = pace == MAX  # virtual time, as fast as it goes: no real-time duty anywhere
     named = find_device(profile)[0] if profile is not None else None
     line = named.serial if named is not None else None
     driver = open_driver(
         url,
-        DriverOptions(clock=clock, speed=clock.speed, realtime=not virtual, line=line, **options),
+        DriverOptions(clock=clock, speed=clock.speed, realtime=not unpaced, line=line, **options),
     )
     try:
         info = driver.identify()
@@ -355,10 +365,21 @@ def connect(
         driver.close()
         raise
     device = Device(
-        driver, chosen, clock, virtual, url=url, store=store, operator=operator, info=info
+        driver, chosen, clock, unpaced, url=url, store=store, operator=operator, info=info
     )
     device._owns_store = store is not None and not isinstance(journal, Store)
     return device
+
+
+def _clock(pace: Speed | None) -> Clock:
+    """Real time; one virtual clock paced at N times real time, shared by the session and
+    the in-process simulator (``--speed N``), so that neither can fall behind the other on a
+    busy host; or virtual time unpaced (``--speed max``)."""
+    if pace is None:
+        return RealClock()
+    if pace == MAX:
+        return VirtualClock()
+    return PacedClock(pace)
 
 
 def _store(journal: Store | str | Path | bool) -> Store | None:

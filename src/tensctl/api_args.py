@@ -6,10 +6,15 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Mapping
+from typing import Literal
 
 from tensctl.engine.clock import MAX_SPEED
 from tensctl.errors import InputError, Problem, UsageError
 from tensctl.model.protocol import Threshold
+
+MAX: Literal["max"] = "max"
+Speed = float | Literal["max"]
+"""A checked ``--speed``: N times real time, or ``"max"`` (as fast as it can)."""
 
 PATIENT_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
 
@@ -102,19 +107,40 @@ def thresholds_of(
     return out
 
 
-def check_speed(url: str, speed: object, virtual: bool) -> float | None:
-    """``speed`` (N times real time) for the in-process simulator only: a finite number
-    above 0 and at most :data:`MAX_SPEED`, or None for real time."""
-    if (virtual or speed is not None) and not url.startswith("sim://"):
-        raise UsageError("virtual time and --speed apply only to the built-in simulator (sim://)")
+def check_speed(url: str, speed: object, virtual: bool = False) -> Speed | None:
+    """``speed`` for the in-process simulator only: a number N above 0 and at most
+    :data:`MAX_SPEED` (one virtual clock paced at N times real time), ``"max"`` (virtual time,
+    as fast as it can; ``virtual=True`` says the same), or None for real time. A number may
+    is a number, not text (:func:`speed_from_text` reads the command line's)."""
+    if virtual and speed is not None and speed != MAX:
+        raise UsageError(f"virtual time is --speed max: give virtual or --speed {speed}, not both")
+    if virtual:
+        speed = MAX
+    if speed is not None and not url.startswith("sim://"):
+        raise UsageError(
+            f"--speed applies only to the built-in simulator (sim://); {url} runs in real time"
+        )
     if speed is None:
         return None
+    if speed == MAX:
+        return MAX
     number = (
         float(speed) if isinstance(speed, int | float) and not isinstance(speed, bool) else None
     )
     if number is None or not (math.isfinite(number) and 0 < number <= MAX_SPEED):
         raise UsageError(
             f"--speed is how many times faster than real time the simulator runs: a number "
-            f"above 0 and at most {MAX_SPEED:g}, found {speed!r}"
+            f"above 0 and at most {MAX_SPEED:g}, or max for as fast as it can; found {speed!r}"
         )
     return number
+
+
+def speed_from_text(text: str) -> float | str:
+    """The command line's ``--speed`` for :func:`check_speed`: ``max``, a number, or the
+    text as it was (refused there, in the same words as a bad number)."""
+    if text.strip().lower() == MAX:
+        return MAX
+    try:
+        return float(text)
+    except ValueError:
+        return text

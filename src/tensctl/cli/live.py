@@ -11,7 +11,6 @@ colour with its cause."""
 from __future__ import annotations
 
 import math
-import time
 from collections import deque
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -27,6 +26,7 @@ from tensctl.api import Device, RunningSession
 from tensctl.cli import console
 from tensctl.cli.keys import Interrupts, keyboard
 from tensctl.drivers.base import ChannelTelemetry
+from tensctl.engine.control import TICK_S
 from tensctl.engine.events import SessionEvent
 from tensctl.engine.runner import run_realtime
 from tensctl.engine.session import Session
@@ -477,7 +477,8 @@ def _titrate(session: RunningSession, ch: int, use: Threshold) -> dict[Threshold
     titration = session.titrate(ch)
     while session.state is State.titrating and not titration.done:
         session.tick()
-        time.sleep(0.1)
+        # on the session's clock: a paced one (--speed N) moves only while the engine sleeps
+        session.clock.sleep_until(session.clock.now() + TICK_S)
     if session.state is not State.titrating:
         return None
     return session.finish_titration(use)
@@ -496,7 +497,7 @@ def _confirm(
     try:
         while confirmed[0] is None and session.state is State.ready:
             session.tick()  # output is 0, but the supervisor's clock keeps going
-            time.sleep(0.1)
+            session.clock.sleep_until(session.clock.now() + TICK_S)
     finally:
         screen.confirming = None
     if confirmed[0] is not True:

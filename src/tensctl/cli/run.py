@@ -10,11 +10,12 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
+from typing import Any
 
 import typer
 
 from tensctl.api import RunningSession, connect
-from tensctl.api_args import check_patient, check_speed
+from tensctl.api_args import check_patient, check_speed, speed_from_text
 from tensctl.cli import console
 from tensctl.cli.jsonlines import JsonLines
 from tensctl.cli.keys import Interrupts
@@ -51,7 +52,13 @@ def run_command(
     ceiling: list[str] = typer.Option([], "--ceiling", help="CH=MA: never above this."),
     as_json: bool = typer.Option(False, "--json", help="JSON events on stdout, commands on stdin."),
     yes: bool = typer.Option(False, "--yes", "-y", help="The patient has been screened."),
-    speed: float | None = typer.Option(None, "--speed", help="N× real time (simulator only)."),
+    speed: Any = typer.Option(  # a number or "max" (typer takes no union annotation)
+        None,
+        "--speed",
+        parser=speed_from_text,
+        metavar="N|max",
+        help="N× real time (at most 100), or max: as fast as it can (simulator only).",
+    ),
     no_outcomes: bool = typer.Option(
         False, "--no-outcomes", help="Do not ask for pain and fatigue before and after."
     ),
@@ -76,6 +83,11 @@ def run_command(
     _intensity_known(chosen, protocol, given, titrate)  # …and before the display opens
     if titrate and as_json:
         raise UsageError("titration (CH=SC2) needs the interactive display; give CH=MA with --json")
+    if titrate and speed == "max":
+        raise UsageError(
+            "titration (CH=SC2) takes the patient's answers in real time; use --speed N, "
+            "or give CH=MA with --speed max"
+        )
     screened = yes or _ask(SCREENING)
     ask = _asks_outcomes(patient, no_outcomes, as_json)
     before = ask_outcomes("before") if ask else None
