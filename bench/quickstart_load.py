@@ -28,9 +28,9 @@ import time
 from pathlib import Path
 from typing import Any
 
-# --no-outcomes until prompts follow the situation (issue 15 item 2): in a terminal the
-# Quick start asks for outcomes before it starts, and waits
-QUICK_START = ["run", "brief-intense", "--intensity", "15", "--yes", "--no-outcomes"]
+# exactly README's Quick start: no patient, so a demonstration that asks nothing after --yes
+QUICK_START = ["run", "brief-intense", "--intensity", "15", "--yes"]
+PROTOCOL_S = 900.0  # brief-intense, simulated
 BUSY = "while True: pass"
 
 
@@ -75,7 +75,8 @@ def _in_terminal(command: list[str], env: dict[str, str], stall_s: float) -> tup
     )
     os.close(follower)
     out = bytearray()
-    stall_at = started + 60.0 if stall_s else None  # a third of 3 minutes at --speed 5
+    speed = float(command[-1]) if command[-1] != "max" else 1e9
+    stall_at = started + PROTOCOL_S / speed / 3 if stall_s else None  # a third of the way in
     while True:
         ready, _, _ = select.select([leader], [], [], 0.2)
         if ready:
