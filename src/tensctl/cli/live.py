@@ -10,9 +10,10 @@ colour with its cause."""
 
 from __future__ import annotations
 
+import contextlib
 import math
 from collections import deque
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -442,9 +443,12 @@ def live_session(session: RunningSession, dev: Device, titrate: dict[int, Thresh
                 session.mark()  # the event list shows it, with its mA
         except TensctlError as exc:  # a refused key is a note, not a crash
             screen.notes.append(str(exc))
+        except Exception as exc:  # nor is a bug: the key thread must live on (Esc)
+            screen.notes.append(f"internal error on that key: {exc}")
 
     # Live redraws from its own thread, 4 times a second: drawing never delays a tick
     with (
+        _last_line_ended(),
         Live(_View(session, screen), console=console.out, refresh_per_second=4),
         keyboard(on_key) as interactive,
         Interrupts(session),
@@ -463,6 +467,17 @@ def live_session(session: RunningSession, dev: Device, titrate: dict[int, Thresh
             if not _confirm(session, screen, done, confirmed):
                 return session.state
         return run_realtime(session) if _started(session) else session.state
+
+
+@contextlib.contextmanager
+def _last_line_ended() -> Iterator[None]:
+    """Rich ends the display's last frame with a line break only on a terminal; piped or
+    logged, the next line would run on after it."""
+    try:
+        yield
+    finally:
+        if not console.out.is_terminal:
+            console.out.line()
 
 
 def _titration_key(titration: Titration, key: str, screen: Screen) -> None:
