@@ -448,8 +448,9 @@ class Session:
                 raise InputError([Problem(f"channel {channel} has no target yet", "<api>")])
             old = self.targets_ma[channel]
             wanted, ceiling = old + delta_ma, self.supervisor.ceiling_ma(channel)
-            if delta_ma > 0 and old >= ceiling - CEILING_TOLERANCE_MA:
-                # nothing changes: a refusal on record, not an adjustment "22→22"
+            at_ceiling = delta_ma > 0 and old >= ceiling - CEILING_TOLERANCE_MA
+            if at_ceiling or wanted > ceiling + CEILING_TOLERANCE_MA:
+                # nothing changes: a refusal on record, never an adjustment "22→22"
                 self.emit(
                     "refused",
                     command="adjust",
@@ -457,18 +458,10 @@ class Session:
                     requested_ma=wanted,
                     ceiling_ma=ceiling,
                     target_ma=old,
-                    reason="at_ceiling",
+                    **({"reason": "at_ceiling"} if at_ceiling else {}),
                 )
-                raise SafetyRefused(f"channel {channel}: at ceiling ({ceiling:g} mA)")
-            if wanted > ceiling + CEILING_TOLERANCE_MA:
-                self.emit(
-                    "refused",
-                    command="adjust",
-                    channel=channel,
-                    requested_ma=wanted,
-                    ceiling_ma=ceiling,
-                    target_ma=old,
-                )
+                if at_ceiling:
+                    raise SafetyRefused(f"channel {channel}: at ceiling ({ceiling:g} mA)")
                 raise SafetyRefused(
                     f"channel {channel}: {wanted:g} mA is above its ceiling of {ceiling:g} mA; "
                     f"the target stays at {old:g} mA"
