@@ -176,8 +176,8 @@ class RunController:
 
     def begin(self, now: float) -> None:
         """The first ramp up: the run's origin, the first phase, every channel started."""
-        self.watch_from(now)
-        if self.started_s is None:
+        if self.started_s is None:  # from ready (a resume comes from paused, watched)
+            self.watch_from(now)
             self.started_s = now
             self._enter_phase(0)
             self.driver.start(self.channels)
