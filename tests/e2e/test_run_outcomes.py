@@ -261,6 +261,20 @@ def test_two_ctrl_c_are_the_same_emergency_stop_as_esc(tmp_path: Path) -> None:
     assert data["faults"] == []
 
 
+def test_a_fast_double_ctrl_c_is_an_emergency_stop(tmp_path: Path) -> None:
+    """Both presses in one burst (the panic gesture, found by a review): the kernel merges
+    two SIGINTs that arrive before the first is handled, so Ctrl-C is read as a key while
+    the display runs — two bytes, two presses, the second an emergency stop."""
+    term, db = start(tmp_path, "conventional-hf", "-i", "1=20", "--speed", "2")
+    answer_before(term)
+    wait_for_state(db, "stimulating")
+    term.type("\x03\x03")
+    answer_after(term)
+    assert term.wait() == 7, term.text
+    check_last_line(term, db, "emergency stop by the operator")
+    check_record(db, "emergency_stop")
+
+
 def test_fault_keeps_the_outcomes_and_exits_6(tmp_path: Path) -> None:
     """The simulator's electrode-off scenario: channel 1's electrode comes off 5 s after
     the start; the device trips on the open circuit, or the host does from its telemetry

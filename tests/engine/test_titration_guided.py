@@ -118,3 +118,17 @@ def test_ceiling_below_noxious(n: float, sc2: float, step: float, ceiling: float
     values = {Threshold.ST: 0.5, Threshold.SC1: 0.9, Threshold.N: n, Threshold.SC2: sc2}
     got = ceiling_below_noxious(values, step)
     assert got == ceiling and got < n
+
+
+def test_after_n_the_titration_cannot_climb_back_to_n() -> None:
+    # found by a review: after ST 3, SC1 9, N 15 eight presses of ↑ reached 17 mA, above
+    # the level the patient had just called painful
+    t = Titration(channel=1, ceiling_ma=100.0, step_ma=1.0)
+    for value in (3.0, 9.0, 15.0):
+        t.level_ma = value
+        t.mark(value)
+    assert t.level_ma == 9.0
+    for _ in range(8):
+        t.up()
+    assert t.level_ma == 14.0 and t.at_ceiling
+    assert t.mark(t.level_ma).value == "SC2"

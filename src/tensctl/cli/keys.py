@@ -32,6 +32,7 @@ KEYS = {
     "\x1b": "emergency",
     "m": "mark",
     "\n": "mark",
+    "\x03": "interrupt",  # Ctrl-C (signals off while keys are read): Interrupts counts it
     "\r": "mark",
 }
 
@@ -71,6 +72,12 @@ def keyboard(on_key: Callable[[str], None]) -> Iterator[bool]:
                 on_key(f"channel {key}")
 
     tty.setcbreak(fd)
+    # Ctrl-C as a key, not a signal: two presses in quick succession are two bytes here,
+    # while the kernel merges two SIGINTs that arrive before the first is handled into one
+    # (a fast double Ctrl-C, the panic gesture, was a plain stop)
+    attrs = termios.tcgetattr(fd)
+    attrs[3] &= ~termios.ISIG
+    termios.tcsetattr(fd, termios.TCSANOW, attrs)
     thread = threading.Thread(target=loop, name="tensctl-keys", daemon=True)
     thread.start()
     try:
@@ -93,13 +100,17 @@ class Interrupts:
 
     def __init__(self, session: Session) -> None:
         self.session, self.count = session, 0
+        self._count_lock = threading.Lock()  # the signal thread and the key thread count
 
     def __call__(self, signum: int, frame: FrameType | None) -> None:
         """The Python-level handler: nothing to do (the wakeup thread counts)."""
 
-    def _interrupted(self) -> None:
-        self.count += 1
-        if self.count == 1:
+    def interrupted(self) -> None:
+        """One Ctrl-C (a SIGINT, or the key read while signals are off)."""
+        with self._count_lock:
+            self.count += 1
+            count = self.count
+        if count == 1:
             threading.Thread(target=self._stop, daemon=True).start()
         else:
             threading.Thread(
@@ -124,7 +135,7 @@ class Interrupts:
                 if not data:
                     return
                 for _ in range(data.count(bytes([signal.SIGINT]))):
-                    self._interrupted()
+                    self.interrupted()
 
     def __enter__(self) -> Interrupts:
         self._read, self._write = socket.socketpair()

@@ -416,7 +416,12 @@ def live_session(session: RunningSession, dev: Device, titrate: dict[int, Thresh
 
     session.subscribe(on_event)
 
+    interrupts = Interrupts(session)
+
     def on_key(key: str) -> None:
+        if key == "interrupt":  # Ctrl-C, first and foremost (a stop, then an emergency stop)
+            interrupts.interrupted()
+            return
         screen.reminder = None  # seen
         screen.notes.clear()  # the reply to the key before
         if screen.confirming is not None:
@@ -451,7 +456,7 @@ def live_session(session: RunningSession, dev: Device, titrate: dict[int, Thresh
         _last_line_ended(),
         Live(_View(session, screen), console=console.out, refresh_per_second=4),
         keyboard(on_key) as interactive,
-        Interrupts(session),
+        interrupts,
     ):
         if titrate:
             if not interactive:

@@ -81,6 +81,9 @@ class Titration:
         self.values[which] = delivered_ma
         if which is Threshold.N:
             self.level_ma = min(self.level_ma, self.values[Threshold.SC1])  # back off at once
+            # and never back up to N: the patient just called it painful (SC2 lies below it)
+            below_n = max(self.values[Threshold.SC1], delivered_ma - self.step_ma)
+            self.ceiling_ma = min(self.ceiling_ma, below_n)
         return which
 
     def _out_of_order(self, which: Threshold, value: float) -> str | None:
