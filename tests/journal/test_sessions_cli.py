@@ -217,6 +217,18 @@ def test_outcomes_given_again_are_an_amendment_with_a_reason(cli: Any, store_pat
     assert nothing.code == 0  # before outcomes were recorded too: amended
 
 
+def test_an_amendment_keeps_what_it_does_not_name(cli: Any, store_path: Path) -> None:
+    """Correcting one rating never drops a recorded adverse event (found by a review: the
+    amendment replaced the whole set, and show lost the skin irritation)."""
+    first = "pain_rest=3,pain_movement=4,fatigue=2,adverse_events=skin_irritation,adverse_note=red"
+    assert cli("sessions", "outcomes", "3", "--after", first, "--reason", "on paper").code == 0
+    fixed = cli("sessions", "outcomes", "3", "--after", "pain_rest=1", "--reason", "typo")
+    assert fixed.code == 0, fixed.err
+    after = json.loads(cli("sessions", "show", "3", "--json").out)["outcomes"]["after"]
+    assert after["pain_rest"] == 1 and after["pain_movement"] == 4
+    assert after["adverse_events"] == ["skin_irritation"] and after["adverse_note"] == "red"
+
+
 def test_run_records_the_session_in_the_named_store(cli: Any, tmp_path: Path) -> None:
     db = tmp_path / "run.sqlite3"
     result = cli(

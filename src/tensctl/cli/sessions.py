@@ -18,6 +18,7 @@ from tensctl.journal.anchor import Anchor
 from tensctl.journal.anchor import read as read_anchors
 from tensctl.journal.recorder import default_operator
 from tensctl.journal.store import Store
+from tensctl.journal.summary import outcomes as summary_outcomes
 from tensctl.journal.summary import summarise
 from tensctl.journal.verify import Verification
 from tensctl.journal.verify import verify as verify_store
@@ -189,10 +190,12 @@ def record_outcomes(
     given = [(w, t) for w, t in (("before", before), ("after", after)) if t is not None]
     if not given:
         raise UsageError("give --before and/or --after")
-    parsed = [(w, parse_outcome_text(t, f"--{w}")) for w, t in given]
     amended = []
     with Store(db, must_exist=True) as store:
-        earlier = recorded_outcomes(store.events(session_id))
+        events = store.events(session_id)
+        earlier = recorded_outcomes(events)
+        on_record = summary_outcomes(events)
+        parsed = [(w, parse_outcome_text(t, f"--{w}", on_record.get(w))) for w, t in given]
         for when, values in parsed:  # every amendment has its reason before anything is written
             outcome_event(when, values, "", earlier.get(when), reason, f"--{when}")
         for when, values in parsed:

@@ -109,9 +109,17 @@ def parse_outcomes(values: Mapping[str, Any] | Outcomes, source: str) -> Outcome
         raise InputError(problems) from None
 
 
-def parse_outcome_text(text: str, source: str) -> Outcomes:
-    """``pain_rest=3,pain_movement=5,fatigue=2[,adverse_events=skin_irritation+burn]``."""
-    values: dict[str, Any] = {}
+def parse_outcome_text(
+    text: str, source: str, earlier: Mapping[str, Any] | None = None
+) -> Outcomes:
+    """``pain_rest=3,pain_movement=5,fatigue=2[,adverse_events=skin_irritation+burn]``.
+    ``earlier``: the outcomes on record, amended — what the text does not name keeps its
+    value (a corrected rating never drops a recorded adverse event)."""
+    values: dict[str, Any] = {
+        k: tuple(v) if isinstance(v, list) else v  # as stored (JSON): a list for a tuple
+        for k, v in (earlier or {}).items()
+        if k in Outcomes.model_fields and v is not None
+    }
     for part in filter(None, (p.strip() for p in text.split(","))):
         key, sep, value = part.partition("=")
         if not sep:
