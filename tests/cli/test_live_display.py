@@ -191,6 +191,23 @@ def test_a_reminder_rings_once_and_stays_until_a_key(dev: Device) -> None:
     s.close()
 
 
+def test_a_long_reminder_is_shown_whole_and_the_screen_still_fits(dev: Device) -> None:
+    # found by a review: at 80 columns the reminder ended "…whether it still f"
+    s, screen = stimulating(dev)
+    message = (
+        "re-titrate: 10 min of stimulation — ask the patient whether it still feels strong "
+        "but comfortable, and titrate again if it has faded"
+    )
+    s.subscribe(screen.on_event)
+    s.emit("reminder", what="retitrate", message=message)
+    text = draw(s, screen, 80, 24)
+    lines = text.rstrip("\n").split("\n")
+    assert len(lines) <= 24 and all(len(line) <= 80 for line in lines)
+    assert " ".join(text.split()).count(" ".join(message.split())) >= 1
+    assert "EMERGENCY STOP" in lines[-1]  # the key line is never pushed off
+    s.close()
+
+
 def test_the_keys_line_follows_the_state(dev: Device) -> None:
     s, screen = _session(dev)
     t = s.titrate(1)

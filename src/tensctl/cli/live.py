@@ -369,9 +369,19 @@ def render(session: Session, screen: Screen, width: int = 80, height: int = 24) 
     parts.extend(titration)
     if screen.notes:
         parts.append(Text(screen.notes[-1], style="yellow"))
-    used = len(parts) + 1 + len(session.channels) + 2  # the table's heading is 2 lines
-    room = max(2, height - used)
-    events = list(screen.events)[-room:]
+
+    def rows(text: str) -> int:  # a long line (a reminder, a fault) wraps: count it so
+        return max(1, -(-Text(text).cell_len // max(1, width)))
+
+    wrapped = sum(rows(p.plain) - 1 for p in parts if isinstance(p, Text))
+    used = len(parts) + 1 + len(session.channels) + 2 + wrapped  # the table's heading: 2
+    room = max(2, height - used - 1)  # and the key line
+    events: list[tuple[str, str]] = []
+    for line, style in reversed(screen.events):  # the newest that fit, whole
+        room -= rows(line)
+        if room < 0 and events:
+            break
+        events.insert(0, (line, style))
     parts.append(Text("recent events", style="bold underline"))
     parts.extend(Text(line, style=style) for line, style in events)
     parts.append(Text(keys_now(session, screen), style="reverse"))
