@@ -223,7 +223,8 @@ def _finish(session: RunningSession, state: State, lost: str | None = None) -> N
             f"({reason.replace('_', ' ')}) {after}, output at 0; {where}"
         )
     if state is State.completed and reason == "completed":
-        console.success(f"session completed ({session.protocol.id}) {after}; {where}")
+        early = ", ended early at the daily cap" if session.shortened else ""
+        console.success(f"session completed ({session.protocol.id}{early}) {after}; {where}")
         return
     said = END_WORDS.get(reason, f"session ended: {reason.replace('_', ' ')}")
     if "not acknowledged" in session.fault_detail:
