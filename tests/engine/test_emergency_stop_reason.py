@@ -96,9 +96,9 @@ def test_ctrl_c_twice_through_interrupts_is_one_emergency_stop() -> None:
     with device() as dev, session(dev) as s:
         s.run_for(30)
         interrupts = Interrupts(s)
-        interrupts._interrupted()  # the first: the ramp-down, on a thread
+        interrupts.interrupted()  # the first: the ramp-down, on a thread
         _wait_for(lambda: s.state is State.ramping_down)
-        interrupts._interrupted()  # the second: the emergency stop
+        interrupts.interrupted()  # the second: the emergency stop
         _wait_for(lambda: s.state is State.stopped)
         assert s.end_reason == "emergency_stop" and device_output_ua(dev) == 0
 
@@ -111,6 +111,6 @@ def test_a_first_ctrl_c_while_titrating_stops_at_once() -> None:
             titration.up()
         s.run_for(6)  # the slew limit lets the output reach the level
         assert s.state is State.titrating and device_output_ua(dev) > 0
-        Interrupts(s)._interrupted()
+        Interrupts(s).interrupted()
         _wait_for(lambda: s.state is State.stopped)
         assert s.end_reason == "emergency_stop" and device_output_ua(dev) == 0

@@ -171,6 +171,7 @@ def test_simulated_sessions_do_not_use_up_a_real_device_s_cap(
     with tensctl.connect("sim://", virtual=True, journal=db) as dev:
         real = dev.profile.model_copy(update={"simulated": False})
         dev.profile = real  # this device stands in for a real one: counted as real
+        dev.url = "/dev/ttyUSB0"
         with dev.session(PROTOCOL, patient="P-1", intensity=20.0, screened=True, today=DAY) as s:
             s.run()
             assert s.end_reason == "completed"  # 80 + 30 ≤ 120: the simulator's 120 do not count

@@ -36,7 +36,7 @@ def test_outcomes_after_the_with_block_are_in_the_record(tmp_path: Path, how: st
     """A real-time session (its record written by the queued writer's thread, which stops
     on close): the outcomes given afterwards go straight into the closed record."""
     db = tmp_path / "s.sqlite3"
-    with tensctl.connect("sim://", speed=6, journal=db) as dev:
+    with tensctl.connect("sim://", journal=db) as dev:  # real time: the queued writer
         with dev.session(SHORT, patient="P-1", screened=True, outcomes_before=BEFORE) as session:
             if how == "completed":
                 session.run()

@@ -177,8 +177,7 @@ def test_outcomes_can_be_added_later_and_are_validated(cli: Any, store_path: Pat
     assert bad.code == 3 and "pain_rest: expected a number from 0 to 10, found '12'" in bad.err
     missing = cli("sessions", "outcomes", "3", "--after", "pain_rest=1,tiredness=2")
     assert missing.code == 3
-    assert "pain_movement: missing: a number from 0 to 10 is required" in missing.err
-    assert "tiredness: not an outcome measure" in missing.err
+    assert "tiredness: not an outcome measure" in missing.err  # (the rest kept: an amendment)
     for framework in ("Field required", "Extra inputs", "<argument>", "Value error"):
         assert framework not in missing.err + bad.err
     other = cli(
@@ -186,7 +185,7 @@ def test_outcomes_can_be_added_later_and_are_validated(cli: Any, store_path: Pat
         "outcomes",
         "3",
         "--after",
-        "pain_rest=1,pain_movement=2,fatigue=0,adverse_events=other",
+        "pain_rest=1,pain_movement=2,fatigue=0,adverse_events=other,adverse_note=",
         "--reason",
         "typo",
     )

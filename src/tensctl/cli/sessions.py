@@ -12,7 +12,7 @@ from rich.table import Table
 
 from tensctl.cli import console
 from tensctl.cli.options import DB_OPTION, JSON_OPTION
-from tensctl.errors import InputError, Problem, TamperedRecord, UsageError
+from tensctl.errors import InputError, Problem, StoreError, TamperedRecord, UsageError
 from tensctl.journal import export as exports
 from tensctl.journal.anchor import Anchor
 from tensctl.journal.anchor import read as read_anchors
@@ -191,7 +191,13 @@ def record_outcomes(
     if not given:
         raise UsageError("give --before and/or --after")
     amended = []
-    with Store(db, must_exist=True) as store:
+    try:
+        opened = Store(db, must_exist=True)
+    except StoreError:
+        for w, t in given:  # bad input is said first, as for a store that exists
+            parse_outcome_text(t, f"--{w}")
+        raise
+    with opened as store:
         events = store.events(session_id)
         earlier = recorded_outcomes(events)
         on_record = summary_outcomes(events)
