@@ -131,3 +131,24 @@ def test_flush_after_the_writer_stopped_does_not_wait(tmp_path: Path) -> None:
         queued.stop()  # twice: nothing more
         queued.flush(timeout_s=0.001)  # nothing to wait for: it used to time out and raise
         assert [e["kind"] for e in store.events(writer.session_id)] == ["state"]
+
+
+def test_a_note_is_appended_sealed_and_verified_and_an_empty_one_refused(tmp_path: Path) -> None:
+    db = tmp_path / "s.sqlite3"
+    with tensctl.connect("sim://", virtual=True, journal=db) as dev:
+        with dev.session(SHORT, patient="P-1", screened=True) as session:
+            session.run()
+        sid = session.record_id
+        assert sid is not None
+    with Store(db) as store:
+        first = store.add_note(sid, "  redness under electrode 2 gone after 10 min ", "ana")
+        with pytest.raises(InputError, match="a note needs some text"):
+            store.add_note(sid, "   ", "ana")
+        events = store.events(sid)
+    notes = [e for e in events if e["kind"] == "note"]
+    assert [(e["seq"], e["data"]) for e in notes] == [
+        (first, {"text": "redness under electrode 2 gone after 10 min", "operator": "ana"})
+    ]
+    assert events[-1]["kind"] == "note"
+    with Store(db) as store:
+        assert verify(store).ok

@@ -9,6 +9,10 @@ from typing import Any, Protocol
 
 from tensctl.journal.clock import utc_now
 
+AFTER_END = frozenset({"outcome", "note"})
+"""The events a session takes after its end: outcomes taken afterwards (and corrections of
+them) and the therapist's notes. Each is appended to its chain and sealed with it."""
+
 
 class EventStore(Protocol):
     """What a writer needs of the store (:class:`~tensctl.journal.store.Store` is one): to
@@ -46,8 +50,8 @@ class SessionWriter:
     def append_many(self, events: Sequence[Mapping[str, Any]]) -> None:
         """Events (``kind``, ``elapsed_s``, ``data``, ``time_utc``) in one transaction."""
         with self._lock:
-            if self.closed:  # after its end a session takes only outcomes (pain afterwards)
-                events = [e for e in events if e["kind"] == "outcome"]
+            if self.closed:  # after its end: outcomes (pain afterwards) and notes only
+                events = [e for e in events if e["kind"] in AFTER_END]
             if not events:
                 return
             self._last_hash = self.store.append(

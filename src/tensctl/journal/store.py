@@ -30,13 +30,13 @@ from tensctl.journal import chain, schema
 from tensctl.journal.checkpoint import Checkpointer
 from tensctl.journal.clock import utc_now
 from tensctl.journal.processes import gone, this_host
-from tensctl.journal.session_writer import SessionWriter
+from tensctl.journal.session_writer import AFTER_END, SessionWriter
 from tensctl.model.outcomes import Outcomes, outcome_event, recorded_outcomes
 
 Row = dict[str, Any]
 T = TypeVar("T")
 
-SEALED_BY = frozenset({"closed", "outcome"})  # the end, and outcomes added after it
+SEALED_BY = AFTER_END | {"closed"}  # the end, and what is added after it
 
 SUMMARY_COLUMNS = (
     "id, patient_id, protocol_id, protocol_name, protocol_sha256, device_url, device_model, "
@@ -287,6 +287,19 @@ class Store:
         earlier = recorded_outcomes(self.events(session_id)).get(when)
         data = outcome_event(when, values, operator, earlier, reason, source)
         writer.append("outcome", last["elapsed_s"] if last else 0.0, data)
+        return writer.seq
+
+    def add_note(self, session_id: int, text: str, operator: str, source: str = "") -> int:
+        """A therapist's note on an ended session: a new ``note`` event (its time is when it
+        was written; ``text`` and ``operator``), appended to the chain and sealed with it —
+        a note is never edited, a later note may correct an earlier one. Returns its number."""
+        said = text.strip()
+        if not said:
+            raise InputError([Problem("a note needs some text", source or "<argument>")])
+        writer, last = self.resume(session_id)
+        writer.append(
+            "note", last["elapsed_s"] if last else 0.0, {"text": said, "operator": operator}
+        )
         return writer.seq
 
     # ---- reading --------------------------------------------------------------------------
