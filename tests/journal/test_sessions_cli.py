@@ -313,3 +313,23 @@ def test_export_errors_are_clear(cli: Any, store_path: Path, tmp_path: Path) -> 
     assert nowhere.code == 3 and "cannot write" in nowhere.err
     nobody = cli("sessions", "export", "--patient", "P-nobody")
     assert nobody.code == 3 and "P-nobody" in nobody.err
+
+
+@pytest.mark.parametrize(
+    ("code", "words"),
+    [
+        ("completed", "completed"),
+        ("stopped_by_user", "stopped by the operator"),
+        ("emergency_stop", "emergency stop"),
+        ("fault:open_circuit", "fault: an electrode came off or lost contact (open circuit)"),
+        ("fault:some_new_rule", "fault: some new rule"),
+        ("interrupted", "interrupted: the program stopped before the session was closed"),
+        (None, "still open"),
+        ("refused: no device", "refused before stimulating: no device"),
+        ("ended in state paused", "ended in state paused"),
+    ],
+)
+def test_end_reasons_read_as_words(code: str | None, words: str) -> None:
+    from tensctl.journal.summary import end_reason_words
+
+    assert end_reason_words(code) == words

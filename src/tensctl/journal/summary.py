@@ -94,6 +94,55 @@ def stimulated_on_day_s(records: Iterable[Row], simulated: bool) -> float:
     )
 
 
+END_REASON_WORDS = {
+    "completed": "completed",
+    "stopped_by_user": "stopped by the operator",
+    "emergency_stop": "emergency stop",
+    "interrupted": "interrupted: the program stopped before the session was closed",
+    "open": "still open",
+}
+FAULT_RULE_WORDS = {
+    "open_circuit": "an electrode came off or lost contact (open circuit)",
+    "over_current": "current above the allowed limit",
+    "compliance": "the device could not drive the current through the skin (compliance)",
+    "mismatch": "the device delivered other settings than those sent",
+    "peel": "an electrode peeling off (impedance rising)",
+    "host_watchdog": "the controlling computer fell behind (watchdog)",
+    "record": "the session record could not be written",
+    "link_lost": "the connection to the device was lost",
+    "device_session": "the device restarted or was taken over by another computer",
+    "device": "the device refused a command",
+    "engine": "the program asked for settings no device takes",
+    "exception": "an unexpected error in the program",
+    "device_fault": "the device reported a fault",
+    "device_boot": "the device restarted",
+    "device_link_lost": "the device lost its connection to this computer",
+    "device_low_battery": "the device's battery is low",
+}
+"""Fault rules as a person reads them; a rule not listed is shown with its underscores as
+spaces."""
+
+
+def end_reason_words(code: str | None) -> str:
+    """How a session ended, in words: ``completed`` → "completed", ``stopped_by_user`` →
+    "stopped by the operator", ``fault:open_circuit`` → "fault: an electrode came off or
+    lost contact (open circuit)", ``None`` (not closed) → "still open". A reason the
+    program wrote in words already (``refused: …``) is kept as it is."""
+    if not code:
+        return END_REASON_WORDS["open"]
+    if code in END_REASON_WORDS:
+        return END_REASON_WORDS[code]
+    kind, _, detail = code.partition(":")
+    if kind == "fault" and detail:
+        return f"fault: {FAULT_RULE_WORDS.get(detail, detail.replace('_', ' '))}"
+    if kind == "controller_lost":
+        source = f" ({detail})" if detail else ""
+        return f"the controlling program was lost{source}; output ramped down"
+    if kind == "refused":
+        return f"refused before stimulating:{detail}" if detail else "refused before stimulating"
+    return code.replace("_", " ") if " " not in code else code
+
+
 def summarise(header: Row, events: Sequence[Row]) -> dict[str, Any]:
     """One session, as ``sessions show`` prints it and ``patients show`` tabulates it."""
     checked = [e["data"] for e in events if e["kind"] == "checked"]
