@@ -31,10 +31,10 @@ def test_list_show_and_patients(cli: Any, store_path: Path) -> None:
     listed = cli("sessions", "list")
     assert listed.code == 0 and "brief-intense" in listed.out and "completed" in listed.out
     rows = json.loads(cli("sessions", "list", "--patient", "P-7", "--json").out)
-    assert [r["id"] for r in rows] == [1, 2]
+    assert [r["id"] for r in rows] == [2, 1]  # newest first
     shown = cli("sessions", "show", "2")
     assert shown.code == 0
-    for text in ("P-7", "completed", "SIMULATOR", "charge", "pain rest", "skin_irritation"):
+    for text in ("P-7", "completed", "SIMULATED", "charge", "pain rest", "skin_irritation"):
         assert text in shown.out, text
     data = json.loads(cli("sessions", "show", "2", "--json").out)
     assert data["targets_ma"] == {"1": 18.0} and data["dose"][0]["peak_ma"] == pytest.approx(18)

@@ -1,4 +1,5 @@
-"""``tensctl sessions``: the recorded sessions — list, show, export, verify, anchor, report."""
+"""``tensctl sessions``: the recorded sessions — list, show, export, outcomes, note, verify,
+anchor, report."""
 
 from __future__ import annotations
 
@@ -16,10 +17,11 @@ from tensctl.errors import InputError, Problem, StoreError, TamperedRecord, Usag
 from tensctl.journal import export as exports
 from tensctl.journal.anchor import Anchor
 from tensctl.journal.anchor import read as read_anchors
+from tensctl.journal.clock import local_text
 from tensctl.journal.recorder import default_operator
 from tensctl.journal.store import Store
+from tensctl.journal.summary import FAULT_RULE_WORDS, end_reason_words, summarise
 from tensctl.journal.summary import outcomes as summary_outcomes
-from tensctl.journal.summary import summarise
 from tensctl.journal.verify import Verification
 from tensctl.journal.verify import verify as verify_store
 from tensctl.model.outcomes import outcome_event, parse_outcome_text, recorded_outcomes
@@ -31,65 +33,196 @@ def _minutes(seconds: float) -> str:
     return f"{seconds / 60:.1f} min"
 
 
+DEFAULT_LIMIT = 20
+
+
+def session_id_of(text: str, store: Store) -> int:
+    """The session a person named: ``last`` (the newest recorded) or its number — one the
+    store holds; otherwise a clear input error (exit 3)."""
+    said = text.strip()
+    if said.lower() == "last":
+        found = store.sessions()
+        if not found:
+            raise InputError([Problem(f"no sessions recorded in {store.path}", "<argument>")])
+        return int(found[-1]["id"])
+    if not said.isdigit() or int(said) == 0:
+        raise InputError(
+            [
+                Problem(
+                    f"expected a session number or 'last', found '{text}'",
+                    "<argument>",
+                    path="ID",
+                )
+            ]
+        )
+    number = int(said)
+    store.session(number)  # "no session 99 in PATH"
+    return number
+
+
+def _local(stamp: str | None) -> str:
+    return escape(local_text(stamp))
+
+
 @sessions_app.command("list")
 def list_sessions(
     patient: str | None = typer.Option(None, "--patient", help="Only this patient's."),
+    limit: int = typer.Option(DEFAULT_LIMIT, "--limit", help="The newest N sessions (0: all)."),
     db: Path | None = DB_OPTION,
     as_json: bool = JSON_OPTION,
 ) -> None:
-    """Every recorded session, oldest first."""
+    """Recorded sessions, newest first (times in local time; --json: UTC, as stored)."""
+    if limit < 0:
+        raise UsageError(f"--limit takes a number of sessions, or 0 for all; found {limit}")
     with Store(db, must_exist=True) as store:
-        rows = [summarise(h, store.events(h["id"])) for h in store.sessions(patient)]
+        headers = store.sessions(patient)[::-1]
+        shown = headers[:limit] if limit else headers
+        rows = [summarise(h, store.events(h["id"])) for h in shown]
     if as_json:
-        return console.emit_json(rows)
-    table = Table("id", "started (UTC)", "patient", "protocol", "duration", "end", box=None)
-    for r in rows:
-        protocol = r["protocol"] + (" (sim)" if r["simulated"] else "")
-        table.add_row(
-            str(r["id"]),
-            r["started_utc"][:19].replace("T", " "),
-            escape(r["patient"] or "—"),
-            escape(protocol),
-            _minutes(r["duration_s"]),
-            escape(r["end_reason"]),
-        )
-    console.out.print(table)
-    if not rows:
-        console.info(f"no sessions recorded{' for ' + patient if patient else ''}")
+        console.emit_json(rows)
+    else:
+        table = Table(box=None, pad_edge=False)
+        table.add_column("id", justify="right")
+        table.add_column("started", no_wrap=True)
+        for name in ("patient", "protocol"):
+            table.add_column(name, overflow="fold")
+        table.add_column("min", justify="right", no_wrap=True)
+        table.add_column("end", overflow="fold")
+        table.add_column("", no_wrap=True)
+        for r in rows:
+            table.add_row(
+                str(r["id"]),
+                _local(r["started_utc"]),
+                escape(r["patient"] or "—"),
+                escape(r["protocol"]),
+                f"{r['duration_s'] / 60:.1f}",
+                escape(_short_end(r["end_reason"])),
+                "[yellow]SIM[/]" if r["simulated"] else "",
+            )
+        if rows:
+            console.out.print(table)
+    whose = f" for patient {patient}" if patient else ""
+    if not headers:
+        console.info(f"no sessions recorded{whose}")
+    elif len(shown) < len(headers):
+        console.info(f"showing {len(shown)} of {len(headers)}{whose}; --limit 0 for all")
+    if not as_json and any(r["simulated"] for r in rows):
+        console.info("SIM: recorded on a simulator, not delivered to a person")
+
+
+SHORT_ENDS = {
+    "stopped_by_user": "stopped",
+    "emergency_stop": "emergency stop",
+    "interrupted": "interrupted",
+}
+
+
+def _short_end(code: str) -> str:
+    """The end reason for a table, short (``show`` says it in full): a fault by its rule."""
+    kind, _, detail = code.partition(":")
+    if kind == "fault":
+        return "fault: " + detail.replace("_", " ")
+    if kind in ("refused", "controller_lost"):
+        return kind.replace("_", " ")
+    return SHORT_ENDS.get(code) or end_reason_words(code)
 
 
 @sessions_app.command("show")
 def show(
-    session_id: int = typer.Argument(..., metavar="ID"),
+    session: str = typer.Argument(..., metavar="ID", help="A session number, or last."),
     db: Path | None = DB_OPTION,
     as_json: bool = JSON_OPTION,
 ) -> None:
-    """One session: who, what, on which device, how it ended, dose and outcomes."""
+    """One session: who, what, on which device, how it ended, dose, outcomes, notes and
+    corrections (times in local time; --json: UTC, as stored)."""
     with Store(db, must_exist=True) as store:
+        session_id = session_id_of(session, store)
         header = store.session(session_id)
-        summary = summarise(header, store.events(session_id))
+        events = store.events(session_id)
+    summary = summarise(header, events)
     if as_json:
         keep = {k: v for k, v in header.items() if k not in ("protocol_json", "prev_hash")}
         return console.emit_json({"session": keep, **summary})
     out = console.out
     h = {k: escape(str(v)) if isinstance(v, str) else v for k, v in header.items()}  # stored text
     out.print(f"[bold]session {session_id}[/]  {h['protocol_name']} ({h['protocol_id']})")
+    if header["simulated"]:
+        out.print("[bold yellow]SIMULATED[/]  on a simulator: nothing was delivered to a person")
     out.print(f"patient    {h['patient_id'] or '—'}    operator {h['operator']}")
     device = f"{h['device_model']} {h['device_serial']}, firmware {h['firmware']}"
-    out.print(f"device     {device}" + ("  [yellow]SIMULATOR[/]" if header["simulated"] else ""))
-    out.print(f"started    {h['started_utc']}    ended {h['ended_utc'] or '—'}")
-    out.print(f"end        {escape(summary['end_reason'])} after {_minutes(summary['duration_s'])}")
+    out.print(f"device     {device}" + ("  [yellow](simulated)[/]" if header["simulated"] else ""))
+    out.print(f"started    {_local(header['started_utc'])}    ended {_local(header['ended_utc'])}")
+    how = escape(end_reason_words(header["end_reason"]))
+    length = (
+        f"after {_minutes(summary['duration_s'])} ({_minutes(summary['stimulated_s'])} stimulated)"
+    )
+    out.print(f"end        {how}, {length}")
     out.print(f"protocol   sha256 {header['protocol_sha256'][:16]}…")
     for key in ("thresholds_ma", "targets_ma", "ceilings_ma"):
         if summary[key]:
             out.print(f"{key[:-3]:<10} {_per_channel(summary[key])}")
-    for fault in summary["faults"]:
-        said = escape(f"{fault.get('rule')}: {fault.get('message')}")
-        out.print(f"[red]fault[/]      {said}")
+    for e in events:
+        if e["kind"] == "fault":
+            rule = str(e["data"].get("rule", ""))
+            said = escape(f"{FAULT_RULE_WORDS.get(rule, rule.replace('_', ' '))}: ")
+            said += escape(str(e["data"].get("message", "")))
+            out.print(
+                f"[red]fault[/]      {_local(e['time_utc'])} at {e['elapsed_s']:.0f} s: {said}"
+            )
     if summary["adjustments"]:
         out.print(f"adjusted   {len(summary['adjustments'])} time(s)")
     _dose_table(summary["dose"])
     _outcome_table(summary["outcomes"])
+    _notes(summary["notes"])
+    _corrections(summary["corrections"])
+
+
+def _notes(found: list[dict[str, Any]]) -> None:
+    if not found:
+        return
+    console.out.print("[bold]notes[/]")
+    for n in found:
+        console.out.print(
+            f"  {_local(n['time_utc'])}  {escape(n['operator'])}: {escape(n['text'])}"
+        )
+
+
+MEASURE_WORDS = {
+    "pain_rest": "pain at rest",
+    "pain_movement": "pain on movement",
+    "fatigue": "fatigue",
+    "ppt_stimulated_kpa": "PPT at the site (kPa)",
+    "ppt_remote_kpa": "PPT remote (kPa)",
+    "adverse_events": "adverse events",
+    "adverse_note": "adverse note",
+}
+
+
+def _value_words(value: Any) -> str:
+    if value is None or value == "" or value == []:
+        return "none"
+    if isinstance(value, list):
+        return ", ".join(str(v).replace("_", " ") for v in value)
+    if isinstance(value, float | int):
+        return f"{value:g}"
+    return f"'{value}'"
+
+
+def _corrections(found: list[dict[str, Any]]) -> None:
+    if not found:
+        return
+    console.out.print("[bold]corrections[/]")
+    for c in found:
+        changed = "; ".join(
+            f"{MEASURE_WORDS.get(x['measure'], x['measure'])} "
+            f"{_value_words(x['from'])} → {_value_words(x['to'])}"
+            for x in c["changes"]
+        )
+        console.out.print(
+            f"  {_local(c['time_utc'])}  {escape(c['operator'])}, outcomes {c['when']}: "
+            f"{escape(changed or 'no value changed')}"
+        )
+        console.out.print(f"    reason: {escape(c['reason'])}")
 
 
 def _per_channel(values: dict[str, Any]) -> str:
@@ -141,26 +274,59 @@ def _outcome_table(found: dict[str, dict[str, Any]]) -> None:
 
 @sessions_app.command("export")
 def export(
-    session_id: int | None = typer.Argument(None, metavar="[ID]"),
+    session: str | None = typer.Argument(None, metavar="[ID]", help="A session number, or last."),
     patient: str | None = typer.Option(None, "--patient", help="Every session of a patient."),
+    per_session: bool = typer.Option(
+        False,
+        "--per-session",
+        help="One row per session, for a study (columns: docs/session-records.md); every "
+        "session unless ID or --patient.",
+    ),
+    include_simulated: bool = typer.Option(
+        False, "--include-simulated", help="With --per-session: simulator sessions too."
+    ),
     fmt: str = typer.Option("json", "--format", help="json or csv."),
     output: Path | None = typer.Option(None, "--output", "-o", help="File (default: stdout)."),
     db: Path | None = DB_OPTION,
 ) -> None:
-    """Export one session (ID) or a patient's sessions, with every event and its hash."""
-    if (session_id is None) == (patient is None):
+    """Export one session (ID) or a patient's sessions with every event and its hash; or,
+    with --per-session, a table of one row per session (simulator sessions left out unless
+    --include-simulated)."""
+    if per_session and session is not None and patient is not None:
+        raise UsageError("give a session ID or --patient ID, not both")
+    if not per_session and (session is None) == (patient is None):
         raise UsageError("give a session ID or --patient ID (one of them)")
+    if include_simulated and not per_session:
+        raise UsageError(
+            "--include-simulated goes with --per-session (the event export has every "
+            "session it is asked for)"
+        )
     if fmt not in ("json", "csv"):
         raise UsageError(f"--format must be json or csv, found '{fmt}'")
     with Store(db, must_exist=True) as store:
-        ids = [session_id] if session_id is not None else [r["id"] for r in store.sessions(patient)]
-        if session_id is not None:
-            store.session(session_id)  # a clear error for an unknown id
-        elif not ids:
-            raise InputError(
-                [Problem(f"no sessions recorded for patient '{patient}'", "--patient")]
-            )
-        text = exports.to_json(store, ids) if fmt == "json" else exports.to_csv(store, ids)
+        if session is not None:
+            ids = [session_id_of(session, store)]
+            headers = [store.session(ids[0])]
+        else:
+            headers = store.sessions(patient)
+            if patient is not None and not headers:
+                raise InputError(
+                    [Problem(f"no sessions recorded for patient '{patient}'", "--patient")]
+                )
+            ids = [h["id"] for h in headers]
+        if per_session:
+            kept = [h["id"] for h in headers if include_simulated or not h["simulated"]]
+            left_out = len(ids) - len(kept)
+            rows = exports.session_rows(store, kept)
+            text = exports.to_session_json(rows) if fmt == "json" else exports.to_session_csv(rows)
+            ids = kept
+        else:
+            left_out = 0
+            text = exports.to_json(store, ids) if fmt == "json" else exports.to_csv(store, ids)
+    if left_out:
+        console.info(
+            f"{left_out} simulated session(s) left out; --include-simulated to export them"
+        )
     if output is None:
         print(text, end="" if text.endswith("\n") else "\n")
         return
@@ -171,9 +337,28 @@ def export(
     console.success(f"{len(ids)} session(s) written to {output}")
 
 
+@sessions_app.command("note")
+def note(
+    session: str = typer.Argument(..., metavar="ID", help="A session number, or last."),
+    text: str = typer.Argument(..., metavar="TEXT", help="The note (quote it)."),
+    operator: str | None = typer.Option(
+        None, "--operator", envvar="TENSCTL_OPERATOR", help="Who writes it (default: login)."
+    ),
+    db: Path | None = DB_OPTION,
+) -> None:
+    """Add a note to an ended session. Notes are appended to its record and sealed with it:
+    never edited or removed (a later note may correct an earlier one)."""
+    if not text.strip():
+        raise InputError([Problem("a note needs some text", "<argument>", path="TEXT")])
+    with Store(db, must_exist=True) as store:
+        session_id = session_id_of(session, store)
+        seq = store.add_note(session_id, text, operator or default_operator(), "TEXT")
+    console.success(f"note added to session {session_id} (event {seq})")
+
+
 @sessions_app.command("outcomes")
 def record_outcomes(
-    session_id: int = typer.Argument(..., metavar="ID"),
+    session: str = typer.Argument(..., metavar="ID", help="A session number, or last."),
     before: str | None = typer.Option(None, "--before", help="KEY=VALUE,… measured before."),
     after: str | None = typer.Option(None, "--after", help="KEY=VALUE,… measured after."),
     reason: str | None = typer.Option(
@@ -198,6 +383,7 @@ def record_outcomes(
             parse_outcome_text(t, f"--{w}")
         raise
     with opened as store:
+        session_id = session_id_of(session, store)
         events = store.events(session_id)
         earlier = recorded_outcomes(events)
         on_record = summary_outcomes(events)

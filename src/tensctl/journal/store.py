@@ -258,7 +258,7 @@ class Store:
                 [
                     Problem(
                         f"session {session_id} has not ended (still running, or its end not "
-                        "yet recorded): add outcomes once it has",
+                        "yet recorded): add outcomes or notes once it has",
                         "<argument>",
                         path="ID",
                     )

@@ -40,6 +40,61 @@ def outcomes(events: Sequence[Row]) -> dict[str, dict[str, Any]]:
     return found
 
 
+def notes(events: Sequence[Row]) -> list[dict[str, Any]]:
+    """The therapist's notes on a session, in the order written: ``seq`` (the event),
+    ``time_utc`` (when written), ``operator``, ``text``."""
+    return [
+        {
+            "seq": e["seq"],
+            "time_utc": e.get("time_utc"),
+            "operator": e["data"].get("operator", ""),
+            "text": e["data"].get("text", ""),
+        }
+        for e in events
+        if e["kind"] == "note"
+    ]
+
+
+CORRECTED_KEYS = (*OUTCOME_KEYS, "adverse_events", "adverse_note")
+
+
+def corrections(events: Sequence[Row]) -> list[dict[str, Any]]:
+    """The amendments of recorded outcomes, in order: ``seq`` (the correcting event),
+    ``amends`` (the event it corrects), ``when`` (before/after), ``time_utc``, ``operator``,
+    ``reason`` and ``changes`` — each measure whose value changed, as ``{"measure",
+    "from", "to"}``. The earlier event stays in the record; this only reads both."""
+    by_seq = {e["seq"]: e for e in events}
+    found = []
+    for e in events:
+        data = e["data"]
+        if e["kind"] != "outcome" or "amends" not in data:
+            continue
+        earlier = by_seq.get(data["amends"])
+        old = earlier["data"] if earlier is not None else {}
+        changes = [
+            {"measure": k, "from": old.get(k), "to": data.get(k)}
+            for k in CORRECTED_KEYS
+            if _blank(old.get(k)) != _blank(data.get(k))
+        ]
+        found.append(
+            {
+                "seq": e["seq"],
+                "amends": data["amends"],
+                "when": data.get("when", ""),
+                "time_utc": e.get("time_utc"),
+                "operator": data.get("operator", ""),
+                "reason": data.get("reason", ""),
+                "changes": changes,
+            }
+        )
+    return found
+
+
+def _blank(value: Any) -> Any:
+    """An empty note or list is the same as none."""
+    return None if value in (None, "", [], ()) else value
+
+
 def duration_s(events: Sequence[Row]) -> float:
     return max((float(e["elapsed_s"]) for e in events), default=0.0)
 
@@ -163,6 +218,8 @@ def summarise(header: Row, events: Sequence[Row]) -> dict[str, Any]:
         "adjustments": [e["data"] for e in events if e["kind"] == "adjust"],
         "faults": [e["data"] for e in events if e["kind"] == "fault"],
         "outcomes": outcomes(events),
+        "notes": notes(events),
+        "corrections": corrections(events),
         "dose": [d.as_dict() for d in delivered_dose(events)],
     }
 
