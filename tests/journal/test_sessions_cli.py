@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import csv
 import io
 import json
+import re
 import sqlite3
 import subprocess
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -333,3 +336,170 @@ def test_end_reasons_read_as_words(code: str | None, words: str) -> None:
     from tensctl.journal.summary import end_reason_words
 
     assert end_reason_words(code) == words
+
+
+def test_a_note_and_a_correction_show_export_and_verify(
+    cli: Any, store_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("TZ", "America/New_York")
+    time.tzset()
+    try:
+        _note_and_correction(cli, store_path)
+    finally:
+        monkeypatch.undo()
+        time.tzset()
+
+
+def _note_and_correction(cli: Any, store_path: Path) -> None:
+    noted = cli("sessions", "note", "last", "redness gone after 10 min", "--operator", "dr-a")
+    assert noted.code == 0 and noted.out == ""
+    assert "note added to session 3 (event" in noted.err
+    fixed = cli("sessions", "outcomes", "3", "--after", "pain_rest=1", "--reason", "re-rated")
+    assert fixed.code == 0, fixed.err
+    text = cli("sessions", "show", "3").out
+    notes = text.split("\nnotes\n", 1)[1]
+    stamp = r"\d{4}-\d\d-\d\d \d\d:\d\d E[SD]T"  # New York's local time, its zone named
+    assert re.search(rf"^  {stamp}  dr-a: redness gone after 10 min$", notes, re.M)
+    corrections = text.split("\ncorrections\n", 1)[1]
+    assert re.search(
+        rf"^  {stamp}  test-operator, outcomes after: pain at rest 3 → 1$", corrections, re.M
+    )
+    assert "    reason: re-rated" in corrections
+    data = json.loads(cli("sessions", "show", "3", "--json").out)
+    (note,) = data["notes"]
+    assert (note["operator"], note["text"]) == ("dr-a", "redness gone after 10 min")
+    assert note["time_utc"].endswith("+00:00")  # stored and given in UTC
+    (correction,) = data["corrections"]
+    assert correction["changes"] == [{"measure": "pain_rest", "from": 3, "to": 1}]
+    assert (correction["when"], correction["reason"]) == ("after", "re-rated")
+    assert correction["amends"] < correction["seq"]
+    row = json.loads(cli("sessions", "export", "--per-session", "3", "--include-simulated").out)[
+        "sessions"
+    ][0]
+    assert (row["notes_count"], row["notes"], row["amended"]) == (
+        1,
+        ["redness gone after 10 min"],
+        True,
+    )
+    assert row["pain_rest_after"] == 1 and row["pain_rest_change"] == -5
+    table = cli(
+        "sessions", "export", "--per-session", "3", "--include-simulated", "--format", "csv"
+    )
+    (cells,) = csv.DictReader(io.StringIO(table.out))
+    assert cells["notes"] == "redness gone after 10 min" and cells["amended"] == "true"
+    assert "pain_rest 3 -> 1; reason: re-rated; by test-operator" in cells["corrections"]
+    events = json.loads(cli("sessions", "export", "3").out)["sessions"][0]
+    assert [n["text"] for n in events["summary"]["notes"]] == ["redness gone after 10 min"]
+    ok = cli("sessions", "verify")
+    assert ok.code == 0 and ok.out.splitlines()[-1].startswith("intact: 3 sessions")
+    conn = sqlite3.connect(store_path)
+    conn.execute("DROP TRIGGER events_no_update")
+    conn.execute(
+        "UPDATE events SET data = replace(data, 'gone', 'worse') WHERE session_id = 3 "
+        "AND kind = 'note'"
+    )
+    conn.commit()
+    conn.close()
+    bad = cli("sessions", "verify")
+    assert bad.code == 10
+    assert f"first bad record: session 3 event {note['seq']}" in bad.err
+    assert bad.out.splitlines()[0].startswith(f"session 3 event {note['seq']}: hash mismatch")
+
+
+def test_notes_are_refused_where_they_cannot_go(cli: Any, _session_store: Path) -> None:
+    import tensctl
+
+    record_session(_session_store, seconds=2)
+    empty = cli("sessions", "note", "1", "  ")
+    assert empty.code == 3 and "a note needs some text" in empty.err
+    with (
+        tensctl.connect("sim://", virtual=True, journal=_session_store) as dev,
+        dev.session("brief-intense", intensity=15, screened=True) as s,
+    ):
+        s.run_for(2)
+        running = cli("sessions", "note", "last", "too early")
+        assert running.code == 3 and "add outcomes or notes once it has" in running.err
+    for bad in ("first", "-1", "0", "2.5"):
+        said = cli("sessions", "note", bad, "text")
+        assert said.code in (2, 3) and said.out == ""
+        assert "session number or 'last'" in said.err or "No such option" in said.err
+    assert (
+        cli("sessions", "note", "99", "text")
+        .err.strip()
+        .endswith("no session 99 in " + str(_session_store))
+    )
+
+
+def test_list_is_newest_first_limited_and_says_so(cli: Any, _session_store: Path) -> None:
+    for patient in ("P-1", "P-2", "P-1"):
+        record_session(_session_store, seconds=2, patient=patient)
+    listed = cli("sessions", "list", "--limit", "2")
+    ids = [line.split()[0] for line in listed.out.splitlines()[1:]]
+    assert listed.code == 0 and ids == ["3", "2"]
+    assert "showing 2 of 3; --limit 0 for all" in listed.err
+    assert "showing" not in listed.out
+    assert re.search(r" \d{4}-\d\d-\d\d \d\d:\d\d [A-Z]", listed.out)  # local, to the minute
+    assert "T" not in listed.out.split("\n", 1)[1].split()[1]  # not the stored ISO stamp
+    everything = cli("sessions", "list", "--limit", "0")
+    assert [line.split()[0] for line in everything.out.splitlines()[1:]] == ["3", "2", "1"]
+    assert "showing" not in everything.err
+    one = json.loads(cli("sessions", "list", "--patient", "P-1", "--json", "--limit", "1").out)
+    assert [r["id"] for r in one] == [3] and one[0]["started_utc"].endswith("+00:00")
+    bad = cli("sessions", "list", "--limit", "-3")
+    assert bad.code == 2 and "--limit takes a number of sessions, or 0 for all" in bad.err
+    assert "no sessions recorded for patient P-9" in cli("sessions", "list", "--patient", "P-9").err
+
+
+def test_show_last_is_the_newest_and_says_how_it_ended(cli: Any, store_path: Path) -> None:
+    last = cli("sessions", "show", "last")
+    assert last.code == 0 and last.out == cli("sessions", "show", "3").out
+    assert last.out.startswith("session 3 ")
+    assert "SIMULATED  on a simulator" in last.out.splitlines()[1]
+    assert "end        stopped by the operator, after" in last.out
+    assert "stopped_by_user" not in last.out
+    assert "completed, after 15" in cli("sessions", "show", "2").out
+    word = cli("sessions", "show", "newest")
+    assert word.code == 3 and "ID: expected a session number or 'last', found 'newest'" in word.err
+
+
+def test_session_id_of(store_path: Path, tmp_path: Path) -> None:
+    from tensctl.cli.sessions import session_id_of
+    from tensctl.errors import InputError
+    from tensctl.journal.store import Store
+
+    with Store(store_path) as store:
+        assert session_id_of("last", store) == 3 and session_id_of(" LAST ", store) == 3
+        assert session_id_of("2", store) == 2
+        for bad, said in (("4", "no session 4"), ("x", "found 'x'"), ("0", "found '0'")):
+            with pytest.raises(InputError, match=said):
+                session_id_of(bad, store)
+    with Store(tmp_path / "empty.sqlite3") as empty, pytest.raises(InputError, match="no sessions"):
+        session_id_of("last", empty)
+
+
+def test_verify_result_kept_in_a_file_and_diagnostics_apart(
+    store_path: Path, tmp_path: Path
+) -> None:
+    """`tensctl sessions verify > proof.txt` keeps the result; every sessions command puts
+    its data on stdout and what it says about it on stderr (processes, as a shell runs them)."""
+    run = [sys.executable, "-m", "tensctl", "sessions"]
+    proof = tmp_path / "proof.txt"
+    with proof.open("w") as stdout:
+        done = subprocess.run(
+            [*run, "verify"], stdout=stdout, stderr=subprocess.PIPE, text=True, timeout=60
+        )
+    assert done.returncode == 0 and done.stderr == ""
+    assert proof.read_text().splitlines()[-1].startswith("intact: 3 sessions, ")
+    listed = subprocess.run(
+        [*run, "list", "--limit", "1"], capture_output=True, text=True, timeout=60
+    )
+    assert listed.stdout.count("\n") == 2 and "showing 1 of 3" in listed.stderr
+    exported = subprocess.run(
+        [*run, "export", "--per-session", "--format", "csv"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert exported.stdout.splitlines()[0].startswith("session_id,patient,")
+    assert "3 simulated session(s) left out" in exported.stderr
+    assert "left out" not in exported.stdout
