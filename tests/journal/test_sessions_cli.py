@@ -354,16 +354,24 @@ def _note_and_correction(cli: Any, store_path: Path) -> None:
     noted = cli("sessions", "note", "last", "redness gone after 10 min", "--operator", "dr-a")
     assert noted.code == 0 and noted.out == ""
     assert "note added to session 3 (event" in noted.err
-    fixed = cli("sessions", "outcomes", "3", "--after", "pain_rest=1", "--reason", "re-rated")
+    fixed = cli(
+        "sessions",
+        "outcomes",
+        "3",
+        "--after",
+        "pain_rest=1",
+        "--reason",
+        "re-rated",
+        "--operator",
+        "dr-b",
+    )
     assert fixed.code == 0, fixed.err
     text = cli("sessions", "show", "3").out
     notes = text.split("\nnotes\n", 1)[1]
     stamp = r"\d{4}-\d\d-\d\d \d\d:\d\d E[SD]T"  # New York's local time, its zone named
     assert re.search(rf"^  {stamp}  dr-a: redness gone after 10 min$", notes, re.M)
     corrections = text.split("\ncorrections\n", 1)[1]
-    assert re.search(
-        rf"^  {stamp}  test-operator, outcomes after: pain at rest 3 → 1$", corrections, re.M
-    )
+    assert re.search(rf"^  {stamp}  dr-b, outcomes after: pain at rest 3 → 1$", corrections, re.M)
     assert "    reason: re-rated" in corrections
     data = json.loads(cli("sessions", "show", "3", "--json").out)
     (note,) = data["notes"]
@@ -387,7 +395,7 @@ def _note_and_correction(cli: Any, store_path: Path) -> None:
     )
     (cells,) = csv.DictReader(io.StringIO(table.out))
     assert cells["notes"] == "redness gone after 10 min" and cells["amended"] == "true"
-    assert "pain_rest 3 -> 1; reason: re-rated; by test-operator" in cells["corrections"]
+    assert "pain_rest 3 -> 1; reason: re-rated; by dr-b" in cells["corrections"]
     events = json.loads(cli("sessions", "export", "3").out)["sessions"][0]
     assert [n["text"] for n in events["summary"]["notes"]] == ["redness gone after 10 min"]
     ok = cli("sessions", "verify")

@@ -34,6 +34,9 @@ def _minutes(seconds: float) -> str:
 
 
 DEFAULT_LIMIT = 20
+OPERATOR_OPTION = typer.Option(
+    None, "--operator", envvar="TENSCTL_OPERATOR", help="Who writes it (default: login)."
+)
 
 
 def session_id_of(text: str, store: Store) -> int:
@@ -324,9 +327,11 @@ def export(
             left_out = 0
             text = exports.to_json(store, ids) if fmt == "json" else exports.to_csv(store, ids)
     if left_out:
-        console.info(
-            f"{left_out} simulated session(s) left out; --include-simulated to export them"
-        )
+        said = f"{left_out} simulated session(s) left out; --include-simulated to export them"
+        if ids:
+            console.info(said)
+        else:
+            console.warning(f"no session to export: {said}")
     if output is None:
         print(text, end="" if text.endswith("\n") else "\n")
         return
@@ -334,16 +339,15 @@ def export(
         output.write_text(text, encoding="utf-8")
     except OSError as exc:
         raise InputError([Problem(f"cannot write: {exc.strerror or exc}", str(output))]) from None
-    console.success(f"{len(ids)} session(s) written to {output}")
+    written = f"{len(ids)} session(s)" if ids else "the header only"
+    console.success(f"{written} written to {output}")
 
 
 @sessions_app.command("note")
 def note(
     session: str = typer.Argument(..., metavar="ID", help="A session number, or last."),
     text: str = typer.Argument(..., metavar="TEXT", help="The note (quote it)."),
-    operator: str | None = typer.Option(
-        None, "--operator", envvar="TENSCTL_OPERATOR", help="Who writes it (default: login)."
-    ),
+    operator: str | None = OPERATOR_OPTION,
     db: Path | None = DB_OPTION,
 ) -> None:
     """Add a note to an ended session. Notes are appended to its record and sealed with it:
@@ -366,6 +370,7 @@ def record_outcomes(
         "--reason",
         help="Why recorded outcomes are corrected (needed to amend them; both stay on record).",
     ),
+    operator: str | None = OPERATOR_OPTION,
     db: Path | None = DB_OPTION,
 ) -> None:
     """Add outcomes to a recorded session, e.g. --after pain_rest=2,pain_movement=4,fatigue=3
@@ -391,7 +396,8 @@ def record_outcomes(
         for when, values in parsed:  # every amendment has its reason before anything is written
             outcome_event(when, values, "", earlier.get(when), reason, f"--{when}")
         for when, values in parsed:
-            store.add_outcomes(session_id, when, values, default_operator(), reason, f"--{when}")
+            who = operator or default_operator()
+            store.add_outcomes(session_id, when, values, who, reason, f"--{when}")
             amended += [when] if when in earlier else []
     said = " and ".join(w for w, _ in given)
     if amended:
