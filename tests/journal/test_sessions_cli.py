@@ -446,8 +446,9 @@ def test_list_is_newest_first_limited_and_says_so(cli: Any, _session_store: Path
     assert listed.code == 0 and ids == ["3", "2"]
     assert "showing 2 of 3; --limit 0 for all" in listed.err
     assert "showing" not in listed.out
-    assert re.search(r" \d{4}-\d\d-\d\d \d\d:\d\d [A-Z]", listed.out)  # local, to the minute
-    assert "T" not in listed.out.split("\n", 1)[1].split()[1]  # not the stored ISO stamp
+    zone = time.strftime("%Z")  # local time to the minute, the zone in the heading
+    assert listed.out.splitlines()[0].split()[:3] == ["id", "started", f"({zone})"]
+    assert re.match(r" 3  \d{4}-\d\d-\d\d \d\d:\d\d  P-1 ", listed.out.splitlines()[1])
     everything = cli("sessions", "list", "--limit", "0")
     assert [line.split()[0] for line in everything.out.splitlines()[1:]] == ["3", "2", "1"]
     assert "showing" not in everything.err
@@ -463,9 +464,11 @@ def test_show_last_is_the_newest_and_says_how_it_ended(cli: Any, store_path: Pat
     assert last.code == 0 and last.out == cli("sessions", "show", "3").out
     assert last.out.startswith("session 3 ")
     assert "SIMULATED  on a simulator" in last.out.splitlines()[1]
-    assert "end        stopped by the operator, after" in last.out
+    assert "\nend        stopped by the operator\nlength     0.1 min (" in last.out
     assert "stopped_by_user" not in last.out
-    assert "completed, after 15" in cli("sessions", "show", "2").out
+    assert "\nend        completed\nlength     15.1 min (15.0 min stimulated)" in cli(
+        "sessions", "show", "2"
+    ).out
     word = cli("sessions", "show", "newest")
     assert word.code == 3 and "ID: expected a session number or 'last', found 'newest'" in word.err
 

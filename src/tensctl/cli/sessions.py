@@ -17,10 +17,10 @@ from tensctl.errors import InputError, Problem, StoreError, TamperedRecord, Usag
 from tensctl.journal import export as exports
 from tensctl.journal.anchor import Anchor
 from tensctl.journal.anchor import read as read_anchors
-from tensctl.journal.clock import local_text
+from tensctl.journal.clock import local_text, local_time, zone_name
 from tensctl.journal.recorder import default_operator
 from tensctl.journal.store import Store
-from tensctl.journal.summary import FAULT_RULE_WORDS, end_reason_words, summarise
+from tensctl.journal.summary import end_reason_words, summarise
 from tensctl.journal.summary import outcomes as summary_outcomes
 from tensctl.journal.verify import Verification
 from tensctl.journal.verify import verify as verify_store
@@ -84,9 +84,11 @@ def list_sessions(
     if as_json:
         console.emit_json(rows)
     else:
+        zones = {zone_name(w) for w in map(local_time, (r["started_utc"] for r in rows)) if w}
+        shared = next(iter(zones)) if len(zones) == 1 else None
         table = Table(box=None, pad_edge=False)
         table.add_column("id", justify="right")
-        table.add_column("started", no_wrap=True)
+        table.add_column(f"started ({shared})" if shared else "started", no_wrap=True)
         for name in ("patient", "protocol"):
             table.add_column(name, overflow="fold")
         table.add_column("min", justify="right", no_wrap=True)
@@ -95,7 +97,7 @@ def list_sessions(
         for r in rows:
             table.add_row(
                 str(r["id"]),
-                _local(r["started_utc"]),
+                _local(r["started_utc"]).removesuffix(f" {shared}"),
                 escape(r["patient"] or "—"),
                 escape(r["protocol"]),
                 f"{r['duration_s'] / 60:.1f}",
@@ -155,23 +157,19 @@ def show(
     device = f"{h['device_model']} {h['device_serial']}, firmware {h['firmware']}"
     out.print(f"device     {device}" + ("  [yellow](simulated)[/]" if header["simulated"] else ""))
     out.print(f"started    {_local(header['started_utc'])}    ended {_local(header['ended_utc'])}")
-    how = escape(end_reason_words(header["end_reason"]))
-    length = (
-        f"after {_minutes(summary['duration_s'])} ({_minutes(summary['stimulated_s'])} stimulated)"
-    )
-    out.print(f"end        {how}, {length}")
+    out.print(f"end        {escape(end_reason_words(header['end_reason']))}")
+    stimulated = _minutes(summary["stimulated_s"])
+    out.print(f"length     {_minutes(summary['duration_s'])} ({stimulated} stimulated)")
     out.print(f"protocol   sha256 {header['protocol_sha256'][:16]}…")
     for key in ("thresholds_ma", "targets_ma", "ceilings_ma"):
         if summary[key]:
             out.print(f"{key[:-3]:<10} {_per_channel(summary[key])}")
     for e in events:
         if e["kind"] == "fault":
-            rule = str(e["data"].get("rule", ""))
-            said = escape(f"{FAULT_RULE_WORDS.get(rule, rule.replace('_', ' '))}: ")
-            said += escape(str(e["data"].get("message", "")))
-            out.print(
-                f"[red]fault[/]      {_local(e['time_utc'])} at {e['elapsed_s']:.0f} s: {said}"
-            )
+            rule = str(e["data"].get("rule", "")).replace("_", " ")
+            said = escape(f"{e['data'].get('message', '')} ({rule})")
+            when = f"{_local(e['time_utc'])}, {e['elapsed_s']:.0f} s in"
+            out.print(f"[red]fault[/]      {when}: {said}")
     if summary["adjustments"]:
         out.print(f"adjusted   {len(summary['adjustments'])} time(s)")
     _dose_table(summary["dose"])
