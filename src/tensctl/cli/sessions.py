@@ -67,14 +67,15 @@ def _local(stamp: str | None) -> str:
     return escape(local_text(stamp))
 
 
-@sessions_app.command("list")
+@sessions_app.command("list", short_help="Recorded sessions, newest first.")
 def list_sessions(
     patient: str | None = typer.Option(None, "--patient", help="Only this patient's."),
     limit: int = typer.Option(DEFAULT_LIMIT, "--limit", help="The newest N sessions (0: all)."),
     db: Path | None = DB_OPTION,
     as_json: bool = JSON_OPTION,
 ) -> None:
-    """Recorded sessions, newest first (times in local time; --json: UTC, as stored)."""
+    """Recorded sessions, newest first. Times in local time with the zone; --json gives them
+    in UTC, as stored."""
     if limit < 0:
         raise UsageError(f"--limit takes a number of sessions, or 0 for all; found {limit}")
     with Store(db, must_exist=True) as store:
@@ -132,14 +133,17 @@ def _short_end(code: str) -> str:
     return SHORT_ENDS.get(code) or end_reason_words(code)
 
 
-@sessions_app.command("show")
+@sessions_app.command(
+    "show", short_help="One session (ID, or last): who, what, how it ended, dose, outcomes, notes."
+)
 def show(
     session: str = typer.Argument(..., metavar="ID", help="A session number, or last."),
     db: Path | None = DB_OPTION,
     as_json: bool = JSON_OPTION,
 ) -> None:
-    """One session: who, what, on which device, how it ended, dose, outcomes, notes and
-    corrections (times in local time; --json: UTC, as stored)."""
+    """One session (ID, or last): who, what, on which device (SIMULATED for a simulator),
+    how it ended in words, the dose per channel, outcomes, notes and corrections. Times in
+    local time with the zone; --json gives them in UTC, as stored."""
     with Store(db, must_exist=True) as store:
         session_id = session_id_of(session, store)
         header = store.session(session_id)
@@ -273,7 +277,9 @@ def _outcome_table(found: dict[str, dict[str, Any]]) -> None:
         console.out.print(line)
 
 
-@sessions_app.command("export")
+@sessions_app.command(
+    "export", short_help="Export sessions: every event, or with --per-session a row per session."
+)
 def export(
     session: str | None = typer.Argument(None, metavar="[ID]", help="A session number, or last."),
     patient: str | None = typer.Option(None, "--patient", help="Every session of a patient."),
@@ -290,9 +296,11 @@ def export(
     output: Path | None = typer.Option(None, "--output", "-o", help="File (default: stdout)."),
     db: Path | None = DB_OPTION,
 ) -> None:
-    """Export one session (ID) or a patient's sessions with every event and its hash; or,
-    with --per-session, a table of one row per session (simulator sessions left out unless
-    --include-simulated)."""
+    """Export sessions: every event, or with --per-session a row per session. Without
+    --per-session: one session (ID, or last) or a patient's sessions, with every event and
+    its hash. With --per-session: a table of one row per session for a study (its columns
+    are in docs/session-records.md); simulator sessions are left out unless
+    --include-simulated."""
     if per_session and session is not None and patient is not None:
         raise UsageError("give a session ID or --patient ID, not both")
     if not per_session and (session is None) == (patient is None):
@@ -341,15 +349,15 @@ def export(
     console.success(f"{written} written to {output}")
 
 
-@sessions_app.command("note")
+@sessions_app.command("note", short_help="Add a note to an ended session (ID, or last).")
 def note(
     session: str = typer.Argument(..., metavar="ID", help="A session number, or last."),
     text: str = typer.Argument(..., metavar="TEXT", help="The note (quote it)."),
     operator: str | None = OPERATOR_OPTION,
     db: Path | None = DB_OPTION,
 ) -> None:
-    """Add a note to an ended session. Notes are appended to its record and sealed with it:
-    never edited or removed (a later note may correct an earlier one)."""
+    """Add a note to an ended session (ID, or last). Notes are appended to its record and
+    sealed with it: never edited or removed (a later note may correct an earlier one)."""
     if not text.strip():
         raise InputError([Problem("a note needs some text", "<argument>", path="TEXT")])
     with Store(db, must_exist=True) as store:
@@ -358,7 +366,9 @@ def note(
     console.success(f"note added to session {session_id} (event {seq})")
 
 
-@sessions_app.command("outcomes")
+@sessions_app.command(
+    "outcomes", short_help="Add outcomes to an ended session, or correct them (--reason)."
+)
 def record_outcomes(
     session: str = typer.Argument(..., metavar="ID", help="A session number, or last."),
     before: str | None = typer.Option(None, "--before", help="KEY=VALUE,… measured before."),
@@ -371,10 +381,11 @@ def record_outcomes(
     operator: str | None = OPERATOR_OPTION,
     db: Path | None = DB_OPTION,
 ) -> None:
-    """Add outcomes to a recorded session, e.g. --after pain_rest=2,pain_movement=4,fatigue=3
-    (adverse_events=skin_irritation+burn, adverse_note=…, ppt_stimulated_kpa=…). Pain and
-    fatigue are 0–10 and required; pressure thresholds are kPa (above 0, up to 2000). Outcomes
-    already recorded are amended only with --reason."""
+    """Add outcomes to an ended session, or correct them (--reason). E.g. --after
+    pain_rest=2,pain_movement=4,fatigue=3 (adverse_events=skin_irritation+burn,
+    adverse_note=…, ppt_stimulated_kpa=…). Pain and fatigue are 0–10 and required; pressure
+    thresholds are kPa (above 0, up to 2000). Outcomes already recorded are amended only
+    with --reason."""
     given = [(w, t) for w, t in (("before", before), ("after", after)) if t is not None]
     if not given:
         raise UsageError("give --before and/or --after")
@@ -416,16 +427,19 @@ ANCHOR_OPTION = typer.Option(
 )
 
 
-@sessions_app.command("verify")
+@sessions_app.command(
+    "verify", short_help="Check every hash chain and seal; name the first changed record (exit 10)."
+)
 def verify(
     anchor: str | None = ANCHOR_OPTION,
     db: Path | None = DB_OPTION,
     as_json: bool = JSON_OPTION,
 ) -> None:
-    """Check every hash chain and seal: name the first record that was changed, cut or
-    removed (exit 10). The result goes to stdout: problems, sessions interrupted or still
-    open, and a last line `intact: …` or `TAMPERED: …`. Without --anchor, removing the
-    newest sessions whole cannot show; keep anchors outside the store (`sessions anchor`)."""
+    """Check every hash chain and seal; name the first changed record (exit 10): one that
+    was changed, cut or removed. The result goes to stdout: problems, sessions interrupted
+    or still open, and a last line `intact: …` or `TAMPERED: …`. Without --anchor, removing
+    the newest sessions whole cannot show; keep anchors outside the store (`sessions
+    anchor`)."""
     anchored = _read_anchors(anchor) if anchor is not None else []
     with Store(db, mark_interrupted=False, must_exist=True) as store:
         result = verify_store(store, anchored)
@@ -467,14 +481,14 @@ def _print_verification(result: Verification) -> None:
         print(f"TAMPERED: {len(result.findings)} problem(s) in {counts}")
 
 
-@sessions_app.command("anchor")
+@sessions_app.command("anchor", short_help="Print an anchor of the store, to keep outside it.")
 def anchor(db: Path | None = DB_OPTION) -> None:
-    """Print an anchor of the store: one JSON line (sessions, the newest header's hash, the
-    last seal and its hash, the time) to keep OUTSIDE it, e.g.
-    `tensctl sessions anchor >> /mnt/clinic/anchors.jsonl`. Later,
-    `tensctl sessions verify --anchor FILE` fails (exit 10) if the store no longer holds
-    what an anchor pinned: the newest sessions removed, or a session cut and its seal
-    removed. The store is verified first; a store that does not verify is not anchored."""
+    """Print an anchor of the store, to keep outside it: one JSON line (sessions, the newest
+    header's hash, the last seal and its hash, the time) to keep OUTSIDE the store, e.g.
+    `tensctl sessions anchor >> /mnt/clinic/anchors.jsonl`. Later, `tensctl sessions verify
+    --anchor FILE` fails (exit 10) if the store no longer holds what an anchor pinned: the
+    newest sessions removed, or a session cut and its seal removed. The store is verified
+    first; a store that does not verify is not anchored."""
     with Store(db, mark_interrupted=False, must_exist=True) as store:
         result = verify_store(store)
     if not result.ok:
