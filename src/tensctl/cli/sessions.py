@@ -265,16 +265,27 @@ def _outcome_table(found: dict[str, dict[str, Any]]) -> None:
         o = found.get(when)
         if o is None:
             continue
-        label = f"{when} (amended)" if "amends" in o else when
+        label = f"{when} (amended)" if "amends" in o else when  # see corrections
         table.add_row(label, *("—" if o.get(k) is None else f"{o[k]:g}" for k in keys))
-        if "amends" in o:
-            adverse.append(escape(f"amended    {when}: {o.get('reason', '')}"))
         if o.get("adverse_events"):
             note = f" ({o['adverse_note']})" if o.get("adverse_note") else ""
-            adverse.append(escape(f"adverse    {when}: {', '.join(o['adverse_events'])}{note}"))
+            events = ", ".join(str(e).replace("_", " ") for e in o["adverse_events"])
+            adverse.append(escape(f"adverse    {when}: {events}{note}"))
+    if "before" in found and "after" in found:
+        before, after = found["before"], found["after"]
+        table.add_row("change", *(_change(before.get(k), after.get(k)) for k in keys))
     console.out.print(table)
     for line in adverse:
         console.out.print(line)
+
+
+def _change(before: Any, after: Any) -> str:
+    """After − before, and as a share of before (pain −3, −50 %)."""
+    if before is None or after is None:
+        return "—"
+    change = float(after) - float(before)
+    share = f" ({change / float(before):+.0%})" if before else ""
+    return f"{change:+g}{share}".replace("-", "−")
 
 
 @sessions_app.command(
