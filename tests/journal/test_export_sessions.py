@@ -223,3 +223,28 @@ def test_a_session_on_more_channels_widens_the_table(monkeypatch: pytest.MonkeyP
     added = len(export.CHANNEL_FIELDS)
     assert columns[:n] == documented_columns()[:n]
     assert columns[n + added :] == documented_columns()[n:]
+
+
+def test_corrections_say_what_changed_from_what_to_what() -> None:
+    from tensctl.journal.summary import corrections
+
+    rated = {"when": "after", "operator": "ana", "pain_rest": 3, "pain_movement": 4}
+    first = {**rated, "fatigue": 2, "adverse_events": [], "adverse_note": ""}
+    second = {**first, "pain_rest": 1, "amends": 5, "reason": "typo", "operator": "ben"}
+    third = {**second, "adverse_events": ["burn"], "adverse_note": "blister", "amends": 6}
+    third["reason"] = "seen later"
+    events = [
+        {"seq": n, "kind": "outcome", "elapsed_s": 9.0, "time_utc": f"t{n}", "data": d}
+        for n, d in ((5, first), (6, second), (7, third))
+    ]
+    found = corrections(events)
+    assert [(c["seq"], c["amends"], c["reason"], c["operator"]) for c in found] == [
+        (6, 5, "typo", "ben"),
+        (7, 6, "seen later", "ben"),
+    ]
+    assert found[0]["changes"] == [{"measure": "pain_rest", "from": 3, "to": 1}]
+    assert found[1]["changes"] == [
+        {"measure": "adverse_events", "from": [], "to": ["burn"]},
+        {"measure": "adverse_note", "from": "", "to": "blister"},
+    ]
+    assert found[1]["time_utc"] == "t7"

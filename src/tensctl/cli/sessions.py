@@ -343,6 +343,8 @@ def export(
         else:
             left_out = 0
             text = exports.to_json(store, ids) if fmt == "json" else exports.to_csv(store, ids)
+    if per_session and not headers:
+        console.info("no sessions recorded: the table has its header only")
     if left_out:
         said = f"{left_out} simulated session(s) left out; --include-simulated to export them"
         if ids:
