@@ -36,6 +36,7 @@ DAY = date(2026, 3, 2)  # a Monday, winter time (CET)
 PROTOCOL = "conventional-hf"  # 30 min, daily cap 2 h
 BEFORE = {"pain_rest": 6, "pain_movement": 7, "fatigue": 4}
 TITRATION = {"ST": 5.0, "SC1": 12.0, "N": 20.0, "SC2": 15.0}
+RETITRATED = {**TITRATION, "SC2": 24.0}
 
 
 @pytest.fixture(autouse=True)
@@ -69,19 +70,21 @@ def simulated_session(
     db: Path, intensity: float, after: Mapping[str, Any], *, stop_after_s: float | None = None
 ) -> int:
     """A session run on the simulator (recorded as simulated), outcomes before and after."""
-    with tensctl.connect("sim://", virtual=True, journal=db) as dev:
-        with dev.session(
+    with (
+        tensctl.connect("sim://", virtual=True, journal=db) as dev,
+        dev.session(
             PROTOCOL, patient="P-1", intensity=intensity, screened=True, outcomes_before=BEFORE
-        ) as s:
-            if stop_after_s is None:
-                s.run()
-            else:
-                s.run_for(stop_after_s)
-                s.stop()
-                s.run()
-            s.record_outcomes(after={**BEFORE, **after})
-            assert s.record_id is not None
-            return s.record_id
+        ) as s,
+    ):
+        if stop_after_s is None:
+            s.run()
+        else:
+            s.run_for(stop_after_s)
+            s.stop()
+            s.run()
+        s.record_outcomes(after={**BEFORE, **after})
+        assert s.record_id is not None
+        return s.record_id
 
 
 def real_session(
@@ -133,7 +136,13 @@ def course(tmp_path: Path, clock: list[str]) -> Path:
             {"pain_rest": 4, "adverse_events": ["skin_irritation"], "adverse_note": "redness"},
             {},
         ),
-        (DAY + timedelta(days=8), 18, 26.0, {"pain_rest": 2}, {"titration": {**TITRATION, "SC2": 24.0}}),
+        (
+            DAY + timedelta(days=8),
+            18,
+            26.0,
+            {"pain_rest": 2},
+            {"titration": {**TITRATION, "SC2": 24.0}},
+        ),
     ]
     for day, hour, intensity, after, run in plan:
         clock[0] = at(day, hour)
@@ -183,6 +192,7 @@ def test_the_course_has_every_section_with_the_recorded_values(
         # pain: 6 → 3 and 6 → 4 are a responder's fall (50 %, 33 %), 6 → 5 is not (17 %)
         assert "6 → 3 -50 % (responder)" in text and "6 → 4 -33 % (responder)" in text
         assert "6 → 5 -17 %" in text and "6 → 5 -17 % (responder)" not in text
+        assert "6 → 5 -17 % 7 → 7 4 → 4 stopped by user" in text  # the end in words
         assert "4 of 5 session(s) rated before and after" in text
         # minutes per day against the 2 h cap: 30 + 10 on the first day, one 30 the others
         assert "2026-03-02 2 40 120 yes" in text and "2026-03-05 1 30 120 yes" in text
@@ -216,7 +226,9 @@ def test_minutes_over_the_cap_are_said(clock: list[str], tmp_path: Path) -> None
         clock[0] = at(DAY, hour)
         simulated_session(db, 15.0, {"pain_rest": 4})
     with Store(db) as store:
-        sessions = [course_session(store.session(h["id"]), store.events(h["id"])) for h in store.sessions()]
+        sessions = [
+            course_session(store.session(h["id"]), store.events(h["id"])) for h in store.sessions()
+        ]
     found = days(sessions)
     assert [(d.sessions, d.real_s, d.simulated_s, d.cap_s) for d in found] == [
         (5, 0.0, 9000.0, 7200.0)
@@ -234,7 +246,9 @@ def test_bad_input_is_said_in_words(cli: Any, course: Path, tmp_path: Path) -> N
     wrong = cli("patients", "report", "P-1", "-o", str(tmp_path / "x.docx"), "--db", str(course))
     assert wrong.code == 2 and "use .html, .pdf" in wrong.err
     assert not (tmp_path / "x.docx").exists()
-    no_store = cli("patients", "report", "P-1", "-o", str(tmp_path / "x.pdf"), "--db", str(tmp_path / "none"))
+    no_store = cli(
+        "patients", "report", "P-1", "-o", str(tmp_path / "x.pdf"), "--db", str(tmp_path / "none")
+    )
     assert no_store.code == 9 and "no session store there" in no_store.err
     for result in (unknown, wrong, no_store):
         assert "Traceback" not in result.err

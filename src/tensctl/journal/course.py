@@ -105,9 +105,7 @@ def course_session(header: Row, events: Sequence[Row]) -> CourseSession:
         summary=summary,
         started=started,
         cap_s=_daily_cap_s(header),
-        titrated={
-            ch: {k: v[k] for k in SIT_ORDER if k in v} for ch, v in sorted(titrated.items())
-        },
+        titrated={ch: {k: v[k] for k in SIT_ORDER if k in v} for ch, v in sorted(titrated.items())},
         adverse=adverse,
         notes=[e for e in events if e["kind"] == "note"],
     )
@@ -313,8 +311,16 @@ def _pain_section(
         )
     doc.add(
         Table(
-            ("session", "date", "protocol", "pain at rest", "change", "pain on movement",
-             "fatigue", "ended"),
+            (
+                "session",
+                "date",
+                "protocol",
+                "pain at rest",
+                "change",
+                "pain on movement",
+                "fatigue",
+                "ended",
+            ),
             [
                 [
                     _session_name(s),
@@ -324,7 +330,7 @@ def _pain_section(
                     _relief_text(s.summary),
                     _before_after(s.summary, "pain_movement"),
                     _before_after(s.summary, "fatigue"),
-                    str(s.summary["end_reason"]),
+                    str(s.summary["end_reason"]).replace("_", " "),
                 ]
                 for s in ordered
             ],
@@ -418,11 +424,16 @@ def _intensity_section(
                 ]
             )
     doc.add(
+        Paragraph(
+            "Per session and channel, in mA: the thresholds titrated in that session (or "
+            "given to it from an earlier titration), the target and ceiling it ran at, and the "
+            "mean intensity it delivered.",
+            "muted",
+        ),
         Table(
-            ("session", "date", "channel", *(f"{k} (mA)" for k in SIT_ORDER), "thresholds",
-             "target (mA)", "ceiling (mA)", "mean delivered (mA)"),
+            ("session", "date", "ch", *SIT_ORDER, "thresholds", "target", "ceiling", "delivered"),
             rows,
-        )
+        ),
     )
 
 
@@ -468,17 +479,27 @@ def _figure_class() -> type[MplFigure]:
     return matplotlib.figure.Figure
 
 
-def _when(s: CourseSession) -> datetime:
-    """The local start as a naive time: matplotlib then draws local dates as they are."""
-    return s.started.replace(tzinfo=None)
+def _day_number(when: datetime) -> float:
+    """A naive local time as matplotlib's date number (days), so the axis shows local dates."""
+    import matplotlib.dates as mdates
+
+    return float(mdates.date2num(when))  # type: ignore[no-untyped-call]
+
+
+def _when(s: CourseSession) -> float:
+    """The session's local start on the date axis."""
+    return _day_number(s.started.replace(tzinfo=None))
 
 
 def _date_axis(ax: Axes, label: str = "") -> None:
     import matplotlib.dates as mdates
 
-    locator = mdates.AutoDateLocator(minticks=3, maxticks=8)
+    locator = mdates.AutoDateLocator(minticks=3, maxticks=8)  # type: ignore[no-untyped-call]
     ax.xaxis.set_major_locator(locator)
-    ax.xaxis.set_major_formatter(mdates.ConciseDateFormatter(locator))
+    ax.xaxis.set_major_formatter(
+        mdates.ConciseDateFormatter(locator)  # type: ignore[no-untyped-call]
+    )
+    ax.xaxis_date()
     if label:
         ax.set_xlabel(label)
     ax.grid(True, alpha=0.3)
@@ -518,9 +539,7 @@ def _day_figure(figure_class: type[MplFigure], found: Sequence[Day], with_sim: b
     colours = ["#b00020" if d.over_cap() else "C0" for d in found]
     width = 0.8 if not with_sim else 0.4
     offset = 0.0 if not with_sim else -0.2
-    import matplotlib.dates as mdates
-
-    at = [mdates.date2num(x) + offset for x in xs]
+    at = [_day_number(x) + offset for x in xs]
     ax.bar(at, real, width=width, color=colours, label="minutes stimulated")
     if with_sim:
         ax.bar(
@@ -532,7 +551,7 @@ def _day_figure(figure_class: type[MplFigure], found: Sequence[Day], with_sim: b
             hatch="//",
             label="on the simulator",
         )
-    caps = [(mdates.date2num(x), d.cap_s / 60) for x, d in zip(xs, found, strict=True) if d.cap_s]
+    caps = [(_day_number(x), d.cap_s / 60) for x, d in zip(xs, found, strict=True) if d.cap_s]
     if caps:
         ax.hlines(
             [c for _, c in caps],
@@ -547,7 +566,7 @@ def _day_figure(figure_class: type[MplFigure], found: Sequence[Day], with_sim: b
     ax.set_ylim(0, top * 1.2)
     ax.set_xlim(min(at) - 1, max(at) + 1)
     ax.set_ylabel("minutes per day")
-    ax.legend(loc="upper left", fontsize=7, ncols=3)
+    fig.legend(loc="outside lower center", fontsize=7, ncols=3, frameon=False)
     _date_axis(ax)
     return fig
 
@@ -565,21 +584,32 @@ def _intensity_figure(
     colours = {ch: f"C{i}" for i, ch in enumerate(channels)}
     shown: set[str] = set()
     for ch in channels:
-        points = [
-            (_when(s), d["mean_ma"])
-            for s in ordered
-            for d in s.summary["dose"]
-            if str(d["channel"]) == ch and d["stimulated_min"] > 0
-        ]
-        if points:
-            ax.plot(
-                [x for x, _ in points],
-                [y for _, y in points],
-                marker=".",
-                color=colours[ch],
-                linewidth=1.0,
-                label=f"channel {ch}: mean delivered",
-            )
+        for simulated in (False, True):
+            points = [
+                (_when(s), d["mean_ma"])
+                for s in ordered
+                if s.simulated == simulated
+                for d in s.summary["dose"]
+                if str(d["channel"]) == ch and d["stimulated_min"] > 0
+            ]
+            if points and not simulated:
+                ax.plot(
+                    [x for x, _ in points],
+                    [y for _, y in points],
+                    marker=".",
+                    color=colours[ch],
+                    linewidth=1.0,
+                    label=f"channel {ch}: mean delivered",
+                )
+            elif points:  # apart: the simulator's sessions are not part of the course's line
+                ax.plot(
+                    [x for x, _ in points],
+                    [y for _, y in points],
+                    marker="s",
+                    linestyle="",
+                    color="grey",
+                    label=f"channel {ch}: on the simulator",
+                )
         for s in ordered:
             for name, value in s.titrated.get(ch, {}).items():
                 label = name if name not in shown else None
@@ -594,10 +624,8 @@ def _intensity_figure(
                     label=label,
                 )
     if trend is not None:
-        import matplotlib.dates as mdates
-
         points = [
-            (mdates.date2num(_when(s)), level)
+            (_when(s), level)
             for s in ordered
             if not s.simulated and (level := mean_intensity_ma(s.summary)) is not None
         ]
@@ -615,7 +643,7 @@ def _intensity_figure(
     ax.set_ylim(bottom=0)
     ax.set_ylabel("intensity (mA)")
     if ax.get_legend_handles_labels()[0]:
-        ax.legend(loc="lower left", fontsize=7, ncols=3)
+        fig.legend(loc="outside lower center", fontsize=7, ncols=6, frameon=False)
     _date_axis(ax)
     return fig
 
