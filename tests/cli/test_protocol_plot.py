@@ -82,7 +82,7 @@ def test_the_amplitude_says_a_given_intensity() -> None:
     assert "22.5 mA, as given" in amplitude.get_title(loc="left")
     assert max(max(line.get_ydata()) for line in amplitude.get_lines()) == pytest.approx(22.5)
     titrated = _figure(protocol, thresholds_ma={Threshold.SC2: 14.0}).axes[0]
-    assert "SC2 × 1 = 14 mA" in titrated.get_title(loc="left")
+    assert "SC2 = 14 mA" in titrated.get_title(loc="left")
 
 
 def _titrated(db: Path, patient: str, sc2_ma: float, simulated: bool = False) -> None:
@@ -117,7 +117,7 @@ def test_a_patients_last_titration_through_the_command_line(cli: Any, tmp_path: 
     )
     assert made.code == 0, made.err
     said = " ".join(made.err.split())
-    assert "SC2 × 1 = 16 mA, from patient P-1's last titration (session 2," in said
+    assert "SC2 = 16 mA, from patient P-1's last titration (session 2," in said
     assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     given = cli("protocols", "plot", "dense-disperse", "-o", str(out), "-i", "20")
     assert given.code == 0 and "20 mA, as given" in given.err

@@ -246,11 +246,15 @@ def test_bad_input_is_said_in_words(cli: Any, course: Path, tmp_path: Path) -> N
     wrong = cli("patients", "report", "P-1", "-o", str(tmp_path / "x.docx"), "--db", str(course))
     assert wrong.code == 2 and "use .html, .pdf" in wrong.err
     assert not (tmp_path / "x.docx").exists()
+    folder = cli(
+        "patients", "report", "P-1", "-o", str(tmp_path / "no" / "x.pdf"), "--db", str(course)
+    )
+    assert folder.code == 3 and "no such folder" in folder.err and "left out" not in folder.err
     no_store = cli(
         "patients", "report", "P-1", "-o", str(tmp_path / "x.pdf"), "--db", str(tmp_path / "none")
     )
     assert no_store.code == 9 and "no session store there" in no_store.err
-    for result in (unknown, wrong, no_store):
+    for result in (unknown, wrong, folder, no_store):
         assert "Traceback" not in result.err
 
 

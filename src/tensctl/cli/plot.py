@@ -81,7 +81,8 @@ def _said(kind: str, r: Resolved) -> str:
         return f"{r.amplitude_ma:g} mA, as given"
     if kind == "target":
         return f"the protocol's target, {r.amplitude_ma:g} mA"
-    return f"{r.basis} = {r.amplitude_ma:g} mA"
+    basis = r.basis.removesuffix(" × 1")  # SC2 itself, not "SC2 × 1"
+    return f"{basis} = {r.amplitude_ma:g} mA"
 
 
 def _kind(basis: str) -> str:

@@ -23,7 +23,7 @@ from datetime import date, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from tensctl.errors import MissingExtra, UsageError
+from tensctl.errors import InputError, MissingExtra, Problem, UsageError
 from tensctl.journal.clock import local_text, local_time, zone_name
 from tensctl.journal.document import (
     SUFFIXES,
@@ -80,6 +80,8 @@ def check_output(path: Path) -> None:
         raise UsageError(
             f"{path}: cannot write a course as '{Path(path).suffix}'; use {', '.join(SUFFIXES)}"
         )
+    if not Path(path).parent.is_dir():
+        raise InputError([Problem("no such folder to write the course in", str(path))])
 
 
 def course_session(header: Row, events: Sequence[Row]) -> CourseSession:
