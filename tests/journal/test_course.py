@@ -150,6 +150,9 @@ def course(tmp_path: Path, clock: list[str]) -> Path:
     for day in (DAY + timedelta(days=1), DAY + timedelta(days=3)):
         clock[0] = at(day, 20)
         simulated_session(db, 10.0, {"pain_rest": 6})
+    clock[0] = at(DAY + timedelta(days=6), 11, 30)
+    with Store(db) as store:
+        store.add_note(4, "redness gone after 20 min; pads moved 2 cm", "therapist-a")
     return db
 
 
@@ -193,7 +196,7 @@ def test_the_course_has_every_section_with_the_recorded_values(
         assert "6 → 3 -50 % (responder)" in text and "6 → 4 -33 % (responder)" in text
         assert "6 → 5 -17 %" in text and "6 → 5 -17 % (responder)" not in text
         assert "6 → 5 -17 % 7 → 7 4 → 4 stopped by user" in text  # the end in words
-        assert "4 of 5 session(s) rated before and after" in text
+        assert "4 of 5 session(s) on real devices rated before and after" in text
         # minutes per day against the 2 h cap: 30 + 10 on the first day, one 30 the others
         assert "2026-03-02 2 40 120 yes" in text and "2026-03-05 1 30 120 yes" in text
         # thresholds as titrated, in SIT order, on the first and the last day
@@ -202,6 +205,7 @@ def test_the_course_has_every_section_with_the_recorded_values(
         assert trend is not None and 7.0 < float(trend.group(1)) < 12.0  # 14 → 26 mA in 8 days
         assert "sign of tolerance" in text  # above 2 mA/week
         assert "skin irritation" in text and "redness" in text and "after the session" in text
+        assert "2026-03-08 11:30 CET 4 therapist-a redness gone after 20 min" in text
 
 
 def test_simulated_sessions_are_in_only_when_asked_and_marked(
@@ -215,6 +219,7 @@ def test_simulated_sessions_are_in_only_when_asked_and_marked(
     text = _html_text(out)
     assert "INCLUDES 2 SIMULATED SESSION(S)" in text
     assert "5 on real devices, 2 on the simulator" in text
+    assert "4 of 5 session(s) on real devices rated" in text  # the simulator's not among them
     assert text.count("(SIMULATED)") >= 4  # in the pain and the intensity tables
     # the simulator's minutes are counted apart: its column, never added to the real ones
     assert "2026-03-05 2 30 30 120 yes" in text and "2026-03-03 1 0 30 120 yes" in text

@@ -266,7 +266,7 @@ def _overview(
     protocols: dict[str, int] = {}
     for s in ordered:
         protocols[str(s.summary["protocol"])] = protocols.get(str(s.summary["protocol"]), 0) + 1
-    rated = [f for f in (relief_fraction(s.summary) for s in ordered) if f is not None]
+    rated = [f for f in (relief_fraction(s.summary) for s in real) if f is not None]
     responders = sum(1 for f in rated if f >= RESPONDER_FRACTION)
     adverse = sum(1 for s in ordered if s.adverse)
     stimulated = sum(s.summary["stimulated_s"] for s in ordered)
@@ -279,10 +279,10 @@ def _overview(
         ("stimulated in all", _duration(stimulated)),
         (
             "responders",
-            f"{responders} of {len(rated)} session(s) rated before and after: pain at rest "
-            f"fell by {RESPONDER_FRACTION:.0%} or more"
+            f"{responders} of {len(rated)} session(s) on real devices rated before and after: "
+            f"pain at rest fell by {RESPONDER_FRACTION:.0%} or more"
             if rated
-            else "no session rated before and after",
+            else "no session on a real device rated before and after",
         ),
         ("intensity trend", _trend_text(trend)),
         ("adverse events", f"in {adverse} session(s)" if adverse else "none recorded"),
