@@ -157,3 +157,28 @@ def test_only_a_simulated_titration_is_used_and_said(cli: Any, tmp_path: Path) -
     )
     assert made.code == 0, made.err
     assert "on the simulator" in made.err and "= 11 mA" in made.err
+
+
+def test_on_off_cycling_is_an_amplitude_band_and_a_slow_phase_stays_a_line(
+    tmp_path: Path,
+) -> None:
+    """5 s on / 5 s off over 30 min is a band from 0 to the level; a 5-min warm-up before
+    it, with no cycling, is a line."""
+    text = (ROOT / "protocols" / "conventional-hf.yaml").read_text(encoding="utf-8")
+    text = text.replace(
+        "    ramp_up_s: 10\n    ramp_down_s: 5\n",
+        "    ramp_up_s: 1\n    ramp_down_s: 1\n    cycling: {on_s: 5, off_s: 5}\n",
+    ).replace(
+        "  - name: stimulation\n",
+        "  - name: warm-up\n    duration_s: 300\n    frequency_hz: 4\n    pulse_width_us: 250\n"
+        "    ramp_up_s: 10\n    ramp_down_s: 5\n  - name: stimulation\n",
+    )
+    path = tmp_path / "cycled.yaml"
+    path.write_text(text.replace("max_duration_s: 1800", "max_duration_s: 2100"), "utf-8")
+    amplitude = _figure(load_protocol(path), given_ma={1: 30.0}).axes[0]
+    (band,) = _bands(amplitude)
+    xs = band.get_paths()[0].vertices[:, 0]
+    assert min(xs) == pytest.approx(5.0, abs=0.01)  # from the second phase on (minutes)
+    assert "on 5 s / off 5 s" in [t.get_text() for t in amplitude.texts]
+    warm_up = [y for line in amplitude.get_lines() for x, y in line.get_xydata() if x < 4.9]
+    assert max(warm_up) == pytest.approx(30.0) and len(warm_up) < 300
