@@ -176,8 +176,9 @@ def test_on_off_cycling_is_an_amplitude_band_and_a_slow_phase_stays_a_line(
     path = tmp_path / "cycled.yaml"
     path.write_text(text.replace("max_duration_s: 1800", "max_duration_s: 2100"), "utf-8")
     amplitude = _figure(load_protocol(path), given_ma={1: 30.0}).axes[0]
-    (band,) = _bands(amplitude)
-    xs = [float(v[0]) for v in band.get_paths()[0].vertices.tolist()]
+    assert len(_bands(amplitude)) == 1
+    vertices: Any = _bands(amplitude)[0].get_paths()[0].vertices
+    xs = [float(v[0]) for v in vertices.tolist()]
     assert min(xs) == pytest.approx(5.0, abs=0.01)  # from the second phase on (minutes)
     assert "on 5 s / off 5 s" in [t.get_text() for t in amplitude.texts]
     warm_up = [y for line in amplitude.get_lines() for x, y in line.get_xydata() if x < 4.9]
