@@ -548,9 +548,7 @@ def _day_figure(figure_class: type[MplFigure], found: Sequence[Day], with_sim: b
             [a + 0.4 for a in at],
             [d.simulated_s / 60 for d in found],
             width=width,
-            color="lightgrey",
-            edgecolor="grey",
-            hatch="//",
+            color="#aaaaaa",  # solid: a hatch is lost when the PDF places the SVG
             label="on the simulator",
         )
     caps = [(_day_number(x), d.cap_s / 60) for x, d in zip(xs, found, strict=True) if d.cap_s]
