@@ -175,3 +175,49 @@ def _before_after(s: dict[str, Any], key: str) -> str:
     if before is None and after is None:
         return "—"
     return f"{'—' if before is None else f'{before:g}'} → {'—' if after is None else f'{after:g}'}"
+
+
+@patients_app.command("report")
+def report(
+    patient: str = typer.Argument(..., metavar="ID"),
+    output: Path = typer.Option(..., "--output", "-o", help="FILE.html or FILE.pdf"),
+    include_simulated: bool = typer.Option(
+        False, "--include-simulated", help="Include the sessions on the simulator (marked)."
+    ),
+    db: Path | None = DB_OPTION,
+) -> None:
+    """The patient's course for a review: pain before/after per session, minutes per day
+    against the daily cap, intensity and thresholds with the trend, adverse events."""
+    from tensctl.journal.course import build_course, check_output, course_session
+    from tensctl.journal.document import write_document
+
+    check_output(output)
+    with Store(db, must_exist=True) as store:
+        headers = store.sessions(patient)
+        chosen = [h for h in headers if include_simulated or not h["simulated"]]
+        sessions = [course_session(store.session(h["id"]), store.events(h["id"])) for h in chosen]
+    left_out = len(headers) - len(chosen)
+    if not headers:
+        raise InputError([Problem(f"no sessions recorded for patient '{patient}'", "ID")])
+    if not sessions:
+        raise InputError(
+            [
+                Problem(
+                    f"patient '{patient}' has only sessions on the simulator ({left_out}); "
+                    "add --include-simulated to report them",
+                    "ID",
+                )
+            ]
+        )
+    if left_out:
+        console.info(
+            f"{left_out} session(s) on the simulator left out (--include-simulated to add them)"
+        )
+    document = build_course(
+        patient,
+        sessions,
+        simulated_left_out=left_out,
+        tolerance_ma_per_week=TOLERANCE_MA_PER_WEEK,
+    )
+    write_document(document, output)
+    console.success(f"course of patient {patient} ({len(sessions)} sessions) written to {output}")

@@ -10,6 +10,7 @@ from rich.table import Table
 
 from tensctl.cli import console
 from tensctl.cli.options import (
+    DB_OPTION,
     DEVICE_OPTION,
     INTENSITY_OPTION,
     JSON_OPTION,
@@ -202,9 +203,17 @@ def plot(
     output: Path = typer.Option(..., "-o", "--output", help="Image file: .png or .svg."),
     device_ref: str = DEVICE_OPTION,
     intensity: list[str] = INTENSITY_OPTION,
+    patient: str | None = typer.Option(
+        None,
+        "--patient",
+        help="Draw the amplitude at this patient's last titration (from the session store).",
+    ),
+    db: Path | None = DB_OPTION,
 ) -> None:
-    """Plot per-channel amplitude, frequency and pulse width over the whole session."""
-    from tensctl.cli.plot import plot_protocol
+    """Plot per-channel amplitude, frequency and pulse width over the whole session. The
+    amplitude is drawn at the worst case unless --intensity or --patient says otherwise;
+    the plot says which."""
+    from tensctl.cli.plot import intensity_of, plot_protocol
     from tensctl.model.intensity import resolve_intensities
 
     if output.suffix.lower() not in (".png", ".svg"):
@@ -213,6 +222,44 @@ def plot(
         )
     protocol, _ = find_protocol(ref)
     device, _ = load_device_option(device_ref)
-    resolved = resolve_intensities(protocol, device, parse_intensities(intensity, protocol))
-    plot_protocol(protocol, {ch: r.amplitude_ma for ch, r in resolved.items()}, output)
-    console.success(f"wrote {output}")
+    given = parse_intensities(intensity, protocol)
+    resolved = resolve_intensities(protocol, device, given)
+    titration = ""
+    if patient is not None:
+        resolved, titration = _at_titration(protocol, device, given, patient, db)
+    shown = intensity_of(resolved, patient, titration)
+    plot_protocol(protocol, {ch: r.amplitude_ma for ch, r in resolved.items()}, output, shown)
+    console.success(f"wrote {output} ({shown.detail})")
+
+
+def _at_titration(
+    protocol: Any, device: Any, given: dict[int, float], patient: str, db: Path | None
+) -> tuple[dict[int, Any], str]:
+    """Each channel at the patient's last titration (on real devices, else on the
+    simulator, said so), and which titration that was, in words."""
+    from tensctl.api_args import check_patient
+    from tensctl.journal.clock import local_text
+    from tensctl.journal.store import Store
+    from tensctl.model.intensity import resolve_intensities
+    from tensctl.model.protocol import Threshold
+
+    check_patient(patient)
+    with Store(db, must_exist=True, read_only=True) as store:
+        found = store.last_titration(patient)
+        where = ""
+        if found is None:
+            found, where = store.last_titration(patient, simulated=True), ", on the simulator"
+    if found is None:
+        raise InputError([Problem(f"no titration recorded for patient '{patient}'", "--patient")])
+    resolved = {}
+    for channel in protocol.channels:
+        marks = {Threshold(k): v for k, v in found["values"].get(channel.id, {}).items()}
+        resolved[channel.id] = resolve_intensities(protocol, device, given, marks)[channel.id]
+        relative = protocol.channel_intensity(channel).relative_to
+        if channel.id not in given and relative is not None and relative not in marks:
+            console.warning(
+                f"patient {patient}'s last titration has no {relative} on channel "
+                f"{channel.id}: drawn at the worst case"
+            )
+    when = local_text(found["started_utc"], date_only=True)
+    return resolved, f"session {found['session_id']}, {when}{where}"
