@@ -493,8 +493,13 @@ def _when(s: CourseSession) -> float:
     return _day_number(s.started.replace(tzinfo=None))
 
 
-def _date_axis(ax: Axes, label: str = "") -> None:
+def _date_axis(ax: Axes, label: str = "", at: Sequence[float] = ()) -> None:
+    """Local dates along x; ``at`` (date numbers) widens the axis to a day either side, so a
+    course of one day reads as that day (not as years of empty axis)."""
     import matplotlib.dates as mdates
+
+    if at:
+        ax.set_xlim(min(at) - 1, max(at) + 1)
 
     locator = mdates.AutoDateLocator(minticks=3, maxticks=8)  # type: ignore[no-untyped-call]
     ax.xaxis.set_major_locator(locator)
@@ -529,7 +534,7 @@ def _pain_figure(figure_class: type[MplFigure], ordered: Sequence[CourseSession]
         ax.set_ylim(-0.5, 10.5)
         ax.set_yticks(range(0, 11, 2))
         ax.set_ylabel(f"{label}\n(0–10)", fontsize=8)
-        _date_axis(ax)
+        _date_axis(ax, at=[_when(s) for s in ordered])
     return fig
 
 
@@ -564,10 +569,9 @@ def _day_figure(figure_class: type[MplFigure], found: Sequence[Day], with_sim: b
         )
     top = max([*real, *(c for _, c in caps), *(d.simulated_s / 60 for d in found), 1.0])
     ax.set_ylim(0, top * 1.2)
-    ax.set_xlim(min(at) - 1, max(at) + 1)
     ax.set_ylabel("minutes per day")
     fig.legend(loc="outside lower center", fontsize=7, ncols=3, frameon=False)
-    _date_axis(ax)
+    _date_axis(ax, at=at)
     return fig
 
 
@@ -644,7 +648,7 @@ def _intensity_figure(
     ax.set_ylabel("intensity (mA)")
     if ax.get_legend_handles_labels()[0]:
         fig.legend(loc="outside lower center", fontsize=7, ncols=6, frameon=False)
-    _date_axis(ax)
+    _date_axis(ax, at=[_when(s) for s in ordered])
     return fig
 
 
