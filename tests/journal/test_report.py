@@ -263,6 +263,7 @@ def test_the_technical_record_is_last_and_in_words(
 def test_a_titrated_session_shows_thresholds_notes_amendments_and_the_pause(
     records: dict[str, Record], tmp_path: Path
 ) -> None:
+    header, _ = records["titrated"]
     page = page_of(records, "titrated", tmp_path)
     titration = page.text("Titration")
     assert "ST sensation threshold" in titration
@@ -273,9 +274,9 @@ def test_a_titrated_session_shows_thresholds_notes_amendments_and_the_pause(
     assert "pain at rest misheard" in outcomes and "stay on record" in outcomes
     notes = page.text("Adverse events and notes")
     assert "therapist-a | note: Tolerated well; keep SC2 next time." in notes
-    assert (
-        "adverse event (after the session): skin irritation: redness under the electrode" in notes
-    )
+    said = "adverse event (after the session): skin irritation: redness under the electrode"
+    (line,) = [x for x in notes.splitlines() if said in x]
+    assert f"| {header['operator']} | {said} — changed by a later amendment" in line  # it has none
     stops = page.text("Faults and interruptions")
     assert "2:00 (" in stops and "paused: every output to 0" in stops
     assert "resumed after a pause of" in stops

@@ -415,7 +415,7 @@ def _outcomes(events: Sequence[Event]) -> list[Paragraph | Table]:
                     Paragraph(
                         f"Outcomes {when} amended by {d.get('operator') or '—'} on "
                         f"{local_text(e.get('time_utc'))}: {d.get('reason') or '(no reason)'} "
-                        f"(the earlier values, record {d.get('amends')}, stay on record).",
+                        f"(the earlier values, event {d.get('amends')}, stay on record).",
                         "alert",
                     )
                 )
@@ -426,13 +426,30 @@ def _outcomes(events: Sequence[Event]) -> list[Paragraph | Table]:
 
 
 def _adverse_and_notes(events: Sequence[Event]) -> Table:
-    rows = []
+    """Adverse events as first reported (an amendment repeating them is not a new one; a
+    report an amendment changed says so) and notes, with who and when."""
+    latest: dict[str, tuple[Any, ...]] = {}
+    for e in events:
+        if e["kind"] == "outcome":
+            d = e["data"]
+            latest[str(d.get("when"))] = (
+                tuple(d.get("adverse_events") or ()),
+                d.get("adverse_note"),
+            )
+    rows, seen = [], set()
     for e in events:
         d = e["data"]
         if e["kind"] == "outcome" and d.get("adverse_events"):
+            when = str(d.get("when"))
+            said = (tuple(d["adverse_events"]), d.get("adverse_note"))
+            if (when, said) in seen:
+                continue
+            seen.add((when, said))
             named = ", ".join(ADVERSE_WORDS.get(a, str(a)) for a in d["adverse_events"])
             note = f": {d['adverse_note']}" if d.get("adverse_note") else ""
-            what = f"adverse event ({d.get('when')} the session): {named}{note}"
+            what = f"adverse event ({when} the session): {named}{note}"
+            if latest.get(when) != said:
+                what += " — changed by a later amendment"
             rows.append([local_text(e.get("time_utc")), str(d.get("operator") or "—"), what])
         elif e["kind"] == "note":
             rows.append(
