@@ -9,6 +9,7 @@ from __future__ import annotations
 import io
 import json
 import re
+import subprocess
 import sys
 import xml.etree.ElementTree as ET
 from html.parser import HTMLParser
@@ -250,7 +251,10 @@ def test_the_technical_record_is_last_and_in_words(
     header, events = records["completed"]
     record = page_of(records, "completed", tmp_path).text("Technical record")
     assert row(record, "record fingerprint (SHA-256)")[1] == header["hash"]
-    assert row(record, "previous session's fingerprint")[1] == header["prev_hash"]
+    assert (
+        row(record, "previous session's fingerprint")[1]
+        == f"{'0' * 64} (none: the first session in the store)"
+    )
     assert row(record, "last event's fingerprint")[1] == events[-1]["hash"]
     assert row(record, "controller process number")[1] == str(header["pid"])
     assert row(record, "computer")[1] == header["host"]
@@ -437,3 +441,29 @@ def test_without_matplotlib_it_names_the_extra(
         render_report(header, events, tmp_path / "r.html")
     assert error.value.exit_code == 8
     assert not (tmp_path / "r.html").exists()
+
+
+def test_an_interrupted_session_says_so(tmp_path: Path) -> None:
+    """The controlling process dies mid-session (a real process, killed by its own exit):
+    the next open of the store closes it as interrupted, and the report says so."""
+    db = tmp_path / "s.sqlite3"
+    script = (
+        "import os, sys, tensctl\n"
+        "dev = tensctl.connect('sim://', virtual=True, journal=sys.argv[1])\n"
+        "s = dev.session('conventional-hf', patient='P-6', intensity=10, screened=True)\n"
+        "s.run_for(30)\n"
+        "os._exit(0)\n"
+    )
+    done = subprocess.run([sys.executable, "-c", script, str(db)], timeout=120, check=False)
+    assert done.returncode == 0
+    with Store(db) as store:
+        (header,) = store.sessions()
+        header, events = store.session(header["id"]), store.events(header["id"])
+    assert header["end_reason"] == "interrupted"
+    page = Page()
+    page.feed(render_report(header, events, tmp_path / "r.html").read_text(encoding="utf-8"))
+    ended = "interrupted: the controlling program died; the record ends at its last event"
+    assert row(page.text(""), "how it ended")[1] == ended
+    assert ended in page.text("Faults and interruptions")
+    root = ET.parse(render_report(header, events, tmp_path / "r.svg")).getroot()
+    assert "record ends: interrupted" in " ".join("".join(t.itertext()) for t in root.iter())

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from tensctl.errors import InputError, Problem, UsageError
+from tensctl.journal.chain import GENESIS
 from tensctl.journal.clock import local_text, local_time, zone_name
 from tensctl.journal.document import (
     Document,
@@ -533,10 +534,18 @@ def _technical(
         ("protocol fingerprint (SHA-256)", str(header.get("protocol_sha256") or "—")),
         ("events in the record", str(len(events))),
         ("record fingerprint (SHA-256)", str(header.get("hash") or "—")),
-        ("previous session's fingerprint", str(header.get("prev_hash") or "—")),
+        ("previous session's fingerprint", _previous(header.get("prev_hash"))),
         ("last event's fingerprint", str(last.get("hash") or "—") if last else "—"),
     ]
     if store_version is not None:
         rows.append(("store format version", str(store_version)))
     rows.append(("checked by", "tensctl sessions verify (recomputes every fingerprint)"))
     return rows
+
+
+def _previous(prev_hash: Any) -> str:
+    if not prev_hash:
+        return "—"
+    if prev_hash == GENESIS:
+        return f"{prev_hash} (none: the first session in the store)"
+    return str(prev_hash)

@@ -162,6 +162,8 @@ def _marks(events: Sequence[Event], time: Timebase, end_reason: str) -> list[tup
         elif e["kind"] == "state" and data.get("state") == "ramping_down" and stopped:
             marks.append((time.at(e), "stopped by the operator"))
             stopped = False  # the first ramp down is the stop
+    if end_reason == "interrupted" and events:
+        marks.append((time.at(events[-1]), "record ends: interrupted"))
     return marks
 
 
