@@ -274,7 +274,8 @@ def test_a_titrated_session_shows_thresholds_notes_amendments_and_the_pause(
     assert row(titration, "1") == ["1", "3", "10", "16", "12", "12", "15"]
     outcomes = page.text("Outcomes")
     assert row(outcomes, "pain at rest (0–10)")[1:] == ["6", "2", "-4 (-67%)"]  # amended
-    assert "Outcomes after amended by therapist-b on " in outcomes
+    assert row(outcomes, "measure") == ["measure", "before", "after (amended)", "change"]
+    assert "The outcomes after the session were amended by therapist-b on " in outcomes
     assert "pain at rest misheard" in outcomes and "stay on record" in outcomes
     notes = page.text("Adverse events and notes")
     assert "therapist-a | note: Tolerated well; keep SC2 next time." in notes

@@ -399,7 +399,12 @@ def _outcomes(events: Sequence[Event]) -> list[Paragraph | Table]:
         for key, label in OUTCOMES
         if before.get(key) is not None or after.get(key) is not None
     ]
-    said: list[Paragraph | Table] = [Table(["measure", "before", "after", "change"], rows)]
+    columns = [
+        "measure",
+        *(f"{w} (amended)" if "amends" in latest.get(w, {}) else w for w in ("before", "after")),
+        "change",
+    ]
+    said: list[Paragraph | Table] = [Table(columns, rows)]
     for key, what in PAIN:
         text = responder_text(before.get(key), after.get(key), what)
         if text is not None:
@@ -414,9 +419,10 @@ def _outcomes(events: Sequence[Event]) -> list[Paragraph | Table]:
             if d.get("amends") is not None:
                 said.append(
                     Paragraph(
-                        f"Outcomes {when} amended by {d.get('operator') or '—'} on "
-                        f"{local_text(e.get('time_utc'))}: {d.get('reason') or '(no reason)'} "
-                        f"(the earlier values, event {d.get('amends')}, stay on record).",
+                        f"The outcomes {when} the session were amended by "
+                        f"{d.get('operator') or '—'} on {local_text(e.get('time_utc'))}: "
+                        f"{d.get('reason') or '(no reason given)'} (the earlier values, "
+                        f"event {d.get('amends')}, stay on record).",
                         "alert",
                     )
                 )
