@@ -299,7 +299,7 @@ def session_figure(header: Mapping[str, Any], events: Sequence[Event]) -> Figure
             end_s / scale,
         )
     axes[-1].set_xlabel(f"time since the start ({unit}); pauses included")
-    _legend(fig, channels, bool(time.pauses))
+    _legend(fig, channels, bool(phases), bool(time.pauses))
     fig.draw_without_rendering()  # constrained layout done: the axes stay where they are now
     fig.set_layout_engine("none")
     renderer = fig.canvas.get_renderer()  # type: ignore[attr-defined]  # Agg, below
@@ -328,7 +328,7 @@ def _panel(
         ax.axvline(x, color="red", linewidth=1.2, linestyle="--")
     ax.grid(True, alpha=0.3)
     if c is None:
-        note = "no stimulation recorded (no telemetry in this session)"
+        note = "no stimulation recorded in this session"
         ax.text(0.5, 0.5, note, transform=ax.transAxes, ha="center", color="dimgrey")
         ax.set_ylim(0.0, 1.0)
         ax.set_ylabel("amplitude (mA)")
@@ -419,23 +419,28 @@ def _threshold_names(ax: Axes, renderer: RendererBase, c: Channel) -> None:
         text.set_y((y_px - box.y0) / box.height)
 
 
-def _legend(fig: Figure, channels: list[Channel], paused: bool) -> None:
+def _legend(fig: Figure, channels: list[Channel], phased: bool, paused: bool) -> None:
     from matplotlib.lines import Line2D
     from matplotlib.patches import Patch
 
-    handles: list[Any] = [
-        Line2D([], [], color="black", linewidth=1.3, label="delivered"),
-        Line2D([], [], color="black", linewidth=1.0, linestyle=":", label="target"),
-    ]
+    handles: list[Any] = []
+    if channels:
+        handles += [
+            Line2D([], [], color="black", linewidth=1.3, label="delivered"),
+            Line2D([], [], color="black", linewidth=1.0, linestyle=":", label="target"),
+        ]
     if any(c.adjustments for c in channels):
         handles.append(Line2D([], [], color="black", marker="^", linestyle="", label="adjusted"))
     if any(c.thresholds for c in channels):
         handles.append(Line2D([], [], color="dimgrey", linestyle="--", label="thresholds (SIT)"))
     if any(t.get_text().startswith("ceiling") for c in channels for t in c.names):
         handles.append(Line2D([], [], color="firebrick", linestyle=(0, (1, 1)), label="ceiling"))
-    handles.append(Patch(facecolor="grey", alpha=0.15, label="phase"))
+    if phased:
+        handles.append(Patch(facecolor="grey", alpha=0.15, label="phase"))
     if paused:
         handles.append(Patch(facecolor="none", edgecolor="dimgrey", hatch="////", label="paused"))
+    if not handles:
+        return
     fig.legend(
         handles=handles, loc="outside lower center", ncols=len(handles), fontsize=7, frameon=False
     )
