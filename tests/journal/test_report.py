@@ -333,6 +333,10 @@ def test_a_refused_session_still_reports(records: dict[str, Record], tmp_path: P
     )
     assert "nothing delivered" in page.text("Delivered dose")
     assert "No outcomes recorded" in page.text("Outcomes")
+    header, events = records["refused"]
+    root = ET.parse(render_report(header, events, tmp_path / "r.svg")).getroot()
+    text = " ".join("".join(t.itertext()) for t in root.iter(f"{SVG}text"))
+    assert "no stimulation recorded in this session" in text and "delivered" not in text
 
 
 def test_the_page_escapes_what_it_shows(records: dict[str, Record], tmp_path: Path) -> None:
