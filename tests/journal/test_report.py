@@ -11,6 +11,7 @@ import json
 import re
 import subprocess
 import sys
+import time
 import xml.etree.ElementTree as ET
 from html.parser import HTMLParser
 from pathlib import Path
@@ -24,6 +25,7 @@ import tensctl
 from tensctl.errors import InputError, MissingExtra, SafetyRefused, UsageError
 from tensctl.journal.dose import delivered_dose
 from tensctl.journal.report import render_report
+from tensctl.journal.session_plot import Timebase, session_figure
 from tensctl.journal.store import Store
 from tensctl.model.outcomes import parse_outcomes
 
@@ -472,3 +474,32 @@ def test_an_interrupted_session_says_so(tmp_path: Path) -> None:
     assert ended in page.text("Faults and interruptions")
     root = ET.parse(render_report(header, events, tmp_path / "r.svg")).getroot()
     assert "record ends: interrupted" in " ".join("".join(t.itertext()) for t in root.iter())
+
+
+def test_a_pause_is_drawn_as_long_as_it_lasted_with_nothing_delivered(tmp_path: Path) -> None:
+    """In real time (the session's own time stands still in a pause; the wall clock does
+    not): a pause of 2 s is a hatched band 2 s wide, delivered 0 mA across it."""
+    db = tmp_path / "s.sqlite3"
+    short = Path(__file__).resolve().parents[1] / "data" / "protocols" / "e2e-short.yaml"
+    with tensctl.connect("sim://", journal=db) as dev, dev.session(short, screened=True) as s:
+        s.run(background=True)
+        time.sleep(2)
+        s.pause()
+        time.sleep(2)
+        s.resume()
+        s.wait(30)
+    with Store(db) as store:
+        (header,) = store.sessions()
+        header, events = store.session(header["id"]), store.events(header["id"])
+    assert header["end_reason"] == "completed"
+    ((start, end),) = Timebase(events).pauses
+    assert end - start == pytest.approx(2.0, abs=0.4)
+    fig = session_figure(header, events)
+    (ax,) = fig.axes
+    (delivered,) = [line for line in ax.lines if line.get_linewidth() == 1.3]
+    xs, ys = delivered.get_xdata(), delivered.get_ydata()
+    assert [y for x, y in zip(xs, ys, strict=True) if start <= x < end] == [0.0]
+    assert max(xs) == pytest.approx(max(e["elapsed_s"] for e in events) + (end - start), abs=0.1)
+    page = Page()
+    page.feed(render_report(header, events, tmp_path / "r.html").read_text(encoding="utf-8"))
+    assert "resumed after a pause of 2 s" in page.text("Faults and interruptions")

@@ -143,6 +143,15 @@ def _channels(events: Sequence[Event], time: Timebase) -> list[Channel]:
         elif e["kind"] == "checked":
             for ch, ceiling in (data.get("ceilings_ma") or {}).items():
                 channel(ch).ceiling_ma = float(ceiling)
+    for c in found.values():  # nothing is delivered in a pause (no telemetry says so)
+        points = sorted(
+            [(x, 0, d, t) for x, d, t in zip(c.xs, c.delivered, c.target, strict=True)]
+            + [(start, 1, 0.0, float("nan")) for start, _ in time.pauses],
+            key=lambda point: (point[0], point[1]),
+        )
+        c.xs = [x for x, _, _, _ in points]
+        c.delivered = [d for _, _, d, _ in points]
+        c.target = [t for _, _, _, t in points]
     ordered = sorted(found.values(), key=lambda c: (len(c.key), c.key))
     for i, c in enumerate(ordered):
         c.colour = f"C{i}"
