@@ -273,8 +273,8 @@ def test_report_command_writes_the_file(cli: Any, store_path: Path, tmp_path: Pa
     done = cli("sessions", "report", "2", "-o", str(out))
     assert done.code == 0, done.err
     assert "<svg" in out.read_text() and "Brief-intense TENS" in out.read_text()
-    bad = cli("sessions", "report", "2", "-o", str(tmp_path / "s2.pdf"))
-    assert bad.code == 2 and ".png, .svg, .html" in bad.err
+    bad = cli("sessions", "report", "2", "-o", str(tmp_path / "s2.docx"))
+    assert bad.code == 2 and ".html, .pdf, .png, .svg" in bad.err
 
 
 def test_reading_a_store_that_is_not_there_is_an_error(cli: Any, tmp_path: Path) -> None:

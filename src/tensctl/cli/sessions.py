@@ -519,16 +519,23 @@ def anchor(db: Path | None = DB_OPTION) -> None:
 
 @sessions_app.command("report")
 def report(
-    session_id: int = typer.Argument(..., metavar="ID"),
-    output: Path = typer.Option(..., "--output", "-o", help="FILE.png, .svg or .html"),
+    session: str = typer.Argument(..., metavar="ID", help="A session number, or last."),
+    output: Path = typer.Option(
+        ..., "--output", "-o", help="FILE.html or .pdf (the report), .png or .svg (the plot)."
+    ),
     db: Path | None = DB_OPTION,
 ) -> None:
-    """Delivered amplitude per channel over time, with phases, adjustments, faults and
-    outcomes marked (needs the plot extra)."""
+    """The session as a clinician reads it: who, what and when, titration, dose, outcomes
+    (with the 30 % responder mark), adverse events and notes, faults and interruptions,
+    the amplitude plot, and the technical record last. HTML is one self-contained page, PDF
+    is A4 for printing; PNG or SVG is the plot alone (needs the plot extra)."""
     from tensctl.journal.report import render_report
+    from tensctl.journal.schema import version
 
     with Store(db, must_exist=True) as store:
+        session_id = session_id_of(session, store)
         header = store.session(session_id)
         events = store.events(session_id)
-    render_report(header, events, output)
+        store_version = version(store.conn)
+    render_report(header, events, output, store_version)
     console.success(f"report of session {session_id} written to {output}")

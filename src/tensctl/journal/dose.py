@@ -8,6 +8,11 @@ session's target then (``target_ma``) and the device's counters since boot (``pu
 the time until the next one, at most :data:`MAX_GAP_S` (a gap in telemetry is not counted as
 stimulation). Total charge is the sum of the counter's increases, so a device reboot
 mid-session (its counters restart at 0) loses nothing already counted.
+
+Titration is not the session's dose: the summaries written while a channel is being
+titrated (state ``titrating``, before the session's own time starts: all at ``elapsed_s``
+0) are left out — of the time and the peak; the pulses and charge count from the last
+of them on.
 """
 
 from __future__ import annotations
@@ -68,22 +73,45 @@ def delivered_ma(reading: Mapping[str, Any]) -> float:
     return float(reading.get("delivered_ma") or 0.0)
 
 
+def session_telemetry(events: Iterable[Mapping[str, Any]]) -> list[Mapping[str, Any]]:
+    """The telemetry summaries of the session itself, in order: those written while a
+    channel was being titrated left out."""
+    found, titrating = [], False
+    for e in events:
+        if e["kind"] == "state":
+            titrating = e["data"].get("state") == "titrating"
+        elif e["kind"] == "telemetry" and not titrating:
+            found.append(e)
+    return found
+
+
 def delivered_dose(events: Iterable[Mapping[str, Any]]) -> list[ChannelDose]:
-    """Per channel, from a session's events (``kind``, ``elapsed_s``, parsed ``data``)."""
+    """Per channel, from a session's events (``kind``, ``elapsed_s``, parsed ``data``);
+    titration is not counted: its summaries only move the counters' baseline, so pulses
+    and charge count from the last one on."""
+    every = [e for e in events if e["kind"] in ("telemetry", "state")]
+    session = {id(e) for e in session_telemetry(every)}
     samples = [
-        (float(e["elapsed_s"]), e["data"].get("channels", {}))
-        for e in events
+        (float(e["elapsed_s"]), e["data"].get("channels", {}), id(e) in session)
+        for e in every
         if e["kind"] == "telemetry"
     ]
     sums: dict[int, _Sum] = {}
-    for i, (t, channels) in enumerate(samples):
+    for i, (t, channels, counted) in enumerate(samples):
         span = min(MAX_GAP_S, samples[i + 1][0] - t) if i + 1 < len(samples) else 0.0
         span = max(0.0, span)
         for key, reading in channels.items():
             total = sums.setdefault(int(key), _Sum())
+            charge_uc, pulses = (
+                float(reading.get("charge_uc") or 0.0),
+                int(reading.get("pulses") or 0),
+            )
+            if not counted:  # titration: where the counters stand, nothing more
+                total.last_charge, total.last_pulses = charge_uc, pulses
+                continue
             delivered = delivered_ma(reading)
             total.peak_ma = max(total.peak_ma, delivered)
-            total.counters(float(reading.get("charge_uc") or 0.0), int(reading.get("pulses") or 0))
+            total.counters(charge_uc, pulses)
             if reading.get("state") == "on" and delivered > 0:
                 total.on_s += span
                 total.ma_s += delivered * span

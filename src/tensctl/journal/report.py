@@ -1,40 +1,54 @@
-"""A stored session as a report a therapist can read: PNG, SVG or a self-contained HTML page.
+"""A stored session as a report a clinician reads: a self-contained HTML page, an A4 PDF,
+or the amplitude plot alone (PNG, SVG).
 
-The report shows who, what and how it ended; the delivered amplitude per channel over the
-session (from the telemetry in the record) with its phases, adjustments, faults and stops
-marked; the delivered dose per channel; and the outcomes taken before and after. It needs
-matplotlib (the ``plot`` extra); figures are drawn without pyplot, so no global state.
+The report is built as a :class:`~tensctl.journal.document.Document`, clinical first: who,
+what and when (patient, protocol and its sources, local date and time, duration, how it
+ended in words, operator, device — SIMULATED in a banner where it was); the titration
+(ST, SC1, N, SC2, target and ceiling per channel); the delivered dose per channel; the
+outcomes before and after, with the change and whether pain fell by a responder's 30 %,
+amendments with who, when and why; adverse events and the therapist's notes; faults and
+interruptions in words with their times; the plot (:mod:`tensctl.journal.session_plot`);
+and last the technical record (hashes, process, host), labelled in words. Times are read in
+local time with the zone named. It needs matplotlib (and fpdf2 for the PDF): the ``plot``
+extra.
 """
 
 from __future__ import annotations
 
-import html
-import io
+import json
 from collections.abc import Mapping, Sequence
-from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from tensctl.errors import InputError, MissingExtra, Problem, UsageError
-from tensctl.journal.dose import ChannelDose, delivered_dose, delivered_ma
-from tensctl.journal.summary import outcomes as outcomes_of
-
-if TYPE_CHECKING:
-    from matplotlib.axes import Axes
-    from matplotlib.figure import Figure
+from tensctl.errors import InputError, Problem, UsageError
+from tensctl.journal.chain import GENESIS
+from tensctl.journal.clock import local_text, local_time, zone_name
+from tensctl.journal.document import (
+    Document,
+    Fields,
+    Figure,
+    Heading,
+    Paragraph,
+    Table,
+    figure_svg,
+    write_document,
+)
+from tensctl.journal.dose import ChannelDose, delivered_dose
+from tensctl.journal.session_plot import DPI, FAULT_WORDS, session_figure
+from tensctl.journal.summary import SIT_ORDER, duration_s, stimulated_s
 
 Event = Mapping[str, Any]
-SUFFIXES = (".png", ".svg", ".html")
-SIZE_IN, DPI = (10.0, 6.0), 100  # 1000 x 600 px
+SUFFIXES = (".html", ".pdf", ".png", ".svg")
+RESPONDER_FRACTION = 0.30  # a fall in pain of 30 % or more: a responder (IMMPACT)
 OUTCOMES = (
     ("pain_rest", "pain at rest (0–10)"),
     ("pain_movement", "pain on movement (0–10)"),
     ("fatigue", "fatigue (0–10)"),
-    ("ppt_stimulated_kpa", "PPT stimulated site (kPa)"),
-    ("ppt_remote_kpa", "PPT remote site (kPa)"),
-    ("adverse_events", "adverse events"),
-    ("adverse_note", "adverse event note"),
+    ("ppt_stimulated_kpa", "pressure pain threshold, stimulated site (kPa)"),
+    ("ppt_remote_kpa", "pressure pain threshold, remote site (kPa)"),
 )
+PAIN = (("pain_rest", "pain at rest"), ("pain_movement", "pain on movement"))
+ADVERSE_WORDS = {"skin_irritation": "skin irritation", "burn": "burn", "other": "other"}
 DOSE_COLUMNS = (
     "channel",
     "stimulated (min)",
@@ -44,212 +58,500 @@ DOSE_COLUMNS = (
     "charge (mC)",
     "pulses",
 )
+END_WORDS = {
+    "completed": "completed: the protocol ran to its end",
+    "stopped_by_user": "stopped by the operator (ramped down to 0)",
+    "emergency_stop": "emergency stop (every output to 0 at once)",
+    "interrupted": "interrupted: the controlling program died; the record ends at its last event",
+}
 
 
-def render_report(header: Mapping[str, Any], events: Sequence[Event], path: Path) -> Path:
+def render_report(
+    header: Mapping[str, Any],
+    events: Sequence[Event],
+    path: Path,
+    store_version: int | None = None,
+) -> Path:
     """Write the report of one session (its store header and parsed events) to ``path``;
-    the format follows the suffix: .png, .svg or .html. Returns ``path``."""
+    the format follows the suffix: .html or .pdf (the whole report), .png or .svg (the
+    plot alone). ``store_version``: the store's schema version, for the technical record.
+    Returns ``path``."""
     path = Path(path)
     kind = path.suffix.lower()
     if kind not in SUFFIXES:
         allowed = ", ".join(SUFFIXES)
         raise UsageError(f"{path}: cannot write a report as '{path.suffix}'; use {allowed}")
-    doses = delivered_dose(events)
-    outcomes: dict[str, Mapping[str, Any]] = dict(outcomes_of(events))
-    figure = _figure(header, events, doses, outcomes)
+    figure = session_figure(header, events)
     try:
-        if kind == ".png":
-            figure.savefig(path, format="png", dpi=DPI)
-        elif kind == ".svg":
-            path.write_text(_svg(figure), encoding="utf-8")
-        else:
-            path.write_text(_html(header, _svg(figure), doses, outcomes), encoding="utf-8")
-    except OSError as exc:
-        raise InputError([Problem(f"cannot write report: {exc.strerror}", str(path))]) from None
+        if kind in (".html", ".pdf"):
+            return write_document(build_document(header, events, figure, store_version), path)
+        try:
+            if kind == ".png":
+                figure.savefig(path, format="png", dpi=DPI)
+            else:
+                path.write_text(
+                    '<?xml version="1.0" encoding="utf-8" standalone="no"?>\n' + figure_svg(figure),
+                    encoding="utf-8",
+                )
+        except OSError as exc:
+            raise InputError([Problem(f"cannot write: {exc.strerror}", str(path))]) from None
+        return path
     finally:
         figure.clear()
-    return path
 
 
-# ---- the figure -----------------------------------------------------------------------------
+# ---- words --------------------------------------------------------------------------------
 
 
-def _figure_class() -> type[Figure]:
-    try:
-        import matplotlib.figure
-    except ImportError:
-        raise MissingExtra(
-            "session reports need matplotlib: install the plot extra, "
-            "e.g. pip install 'tensctl[plot]'"
-        ) from None
-    return matplotlib.figure.Figure
-
-
-def _figure(
-    header: Mapping[str, Any],
-    events: Sequence[Event],
-    doses: list[ChannelDose],
-    outcomes: dict[str, Mapping[str, Any]],
-) -> Figure:
-    fig = _figure_class()(figsize=SIZE_IN, dpi=DPI, layout="constrained")
-    grid = fig.add_gridspec(2, 2, height_ratios=(3.0, 1.4), width_ratios=(1.4, 1.0))
-    fig.suptitle(_title(header), fontsize=10)
-    _plot(fig.add_subplot(grid[0, :]), events)
-    _table(fig.add_subplot(grid[1, 0]), "delivered dose", DOSE_COLUMNS, _dose_rows(doses))
-    before_after = ("", "before", "after")
-    _table(fig.add_subplot(grid[1, 1]), "outcomes", before_after, _outcome_rows(outcomes))
-    return fig
-
-
-def _plot(ax: Axes, events: Sequence[Event]) -> None:
-    end_s = max((float(e["elapsed_s"]) for e in events), default=0.0)
-    scale, unit = (60.0, "min") if end_s > 120 else (1.0, "s")
-    series: dict[str, tuple[list[float], list[float], list[float]]] = {}
-    for e in (e for e in events if e["kind"] == "telemetry"):
-        for ch, reading in e["data"].get("channels", {}).items():
-            xs, delivered, target = series.setdefault(str(ch), ([], [], []))
-            xs.append(float(e["elapsed_s"]) / scale)
-            delivered.append(delivered_ma(reading))
-            target.append(float(reading.get("target_ma") or 0.0))
-    colours = {ch: f"C{i}" for i, ch in enumerate(sorted(series, key=lambda c: (len(c), c)))}
-    for ch, colour in colours.items():
-        xs, delivered, target = series[ch]
-        ax.step(xs, delivered, where="post", linewidth=1.2, color=colour, label=f"channel {ch}")
-        ax.step(xs, target, where="post", linewidth=0.8, linestyle=":", color=colour)
-    top = max((max(d + t) for _, d, t in series.values()), default=0.0)
-    on_x: dict[str, Any] = {"transform": ax.get_xaxis_transform(), "fontsize": 7}
-    phases = [e for e in events if e["kind"] == "phase"]
-    for i, e in enumerate(phases):
-        start = float(e["elapsed_s"]) / scale
-        stop = float(phases[i + 1]["elapsed_s"]) / scale if i + 1 < len(phases) else end_s / scale
-        ax.axvspan(start, stop, color="grey", alpha=0.08 if i % 2 == 0 else 0.16, linewidth=0)
-        ax.text(start, 0.98, f" {e['data'].get('name', '')}", va="top", color="dimgrey", **on_x)
-    for e in events:
-        x, data = float(e["elapsed_s"]) / scale, e["data"]
-        if e["kind"] == "adjust":
-            ch, new, old = str(data.get("channel")), data.get("target_ma"), data.get("previous_ma")
-            colour, y = colours.get(ch, "black"), float(new or 0.0)
-            marker = "v" if y < float(old or 0.0) else "^"
-            ax.plot([x], [y], marker=marker, color=colour, markersize=7, linestyle="")
-            label = f"ch {ch}: {_fmt(old)}→{_fmt(new)} mA"
-            ax.annotate(label, (x, y), xytext=(4, 6), textcoords="offset points", fontsize=7)
-        elif e["kind"] in ("fault", "stop", "warning"):
-            colour = "red" if e["kind"] != "warning" else "darkorange"
-            what = data.get("reason") if e["kind"] == "stop" else data.get("rule")
-            ax.axvline(x, color=colour, linewidth=1.2, linestyle="--")
-            label = f"{e['kind']}: {_fmt(what)}"
-            ax.text(x, 0.03, label, rotation=90, color=colour, ha="right", va="bottom", **on_x)
-    if series:
-        ax.legend(loc="upper right", fontsize=7, title="dotted: target", title_fontsize=7)
-    else:
-        note = "no stimulation recorded (no telemetry in this session)"
-        ax.text(0.5, 0.5, note, transform=ax.transAxes, ha="center", color="dimgrey")
-    ax.set_xlim(0.0, max(end_s / scale, 1.0) * 1.02)
-    ax.set_ylim(0.0, max(top, 1.0) * 1.3)  # headroom for phase names and the legend
-    ax.set_xlabel(f"session time ({unit})")
-    ax.set_ylabel("delivered amplitude (mA)")
-    ax.grid(True, alpha=0.3)
-
-
-def _table(ax: Axes, title: str, columns: Sequence[str], rows: list[list[str]]) -> None:
-    ax.set_axis_off()
-    ax.set_title(title, fontsize=9, loc="left")
-    if not rows:
-        ax.text(0.5, 0.5, f"no {title} recorded", ha="center", va="center", color="dimgrey")
-        return
-    table = ax.table(cellText=rows, colLabels=list(columns), loc="upper center", cellLoc="center")
-    table.auto_set_font_size(False)
-    table.set_fontsize(7)
-    table.auto_set_column_width(range(len(columns)))
-    table.scale(1.0, 1.1)
-
-
-def _svg(fig: Figure) -> str:
-    import matplotlib
-
-    buffer = io.StringIO()
-    with matplotlib.rc_context({"svg.fonttype": "none"}):  # text stays text (searchable)
-        fig.savefig(buffer, format="svg", dpi=DPI, metadata={"Date": None})
-    return buffer.getvalue()
-
-
-# ---- content shared by the figure and the page -----------------------------------------------
-
-
-def _fmt(value: Any) -> str:
+def _num(value: Any) -> str:
     if value is None or value == "":
         return "—"
-    if isinstance(value, list | tuple):
-        return ", ".join(str(v) for v in value) or "none"
-    if isinstance(value, float):
-        return f"{value:g}"
+    if isinstance(value, float | int) and not isinstance(value, bool):
+        return f"{float(value):g}"
     return str(value)
 
 
-def _date(value: Any) -> str:
-    try:
-        when = datetime.fromisoformat(str(value))
-    except ValueError:
-        return _fmt(value)
-    return (when.astimezone(UTC) if when.tzinfo else when).strftime("%Y-%m-%d %H:%M UTC")
+def _minutes(seconds: float) -> str:
+    whole = round(seconds)
+    if whole < 60:
+        return f"{whole} s"
+    minutes, rest = divmod(whole, 60)
+    return f"{minutes} min {rest} s" if rest else f"{minutes} min"
 
 
-def _title(header: Mapping[str, Any]) -> str:
-    return (
-        f"Session {_fmt(header.get('id'))} — {_fmt(header.get('protocol_name'))}\n"
-        f"patient {_fmt(header.get('patient_id'))} · {_date(header.get('started_utc'))} · "
-        f"ended: {_fmt(header.get('end_reason') or 'not closed')}"
+def _clock(seconds: float) -> str:
+    """Session time as m:ss (h:mm:ss from an hour)."""
+    whole = max(0, round(seconds))
+    hours, rest = divmod(whole, 3600)
+    minutes, secs = divmod(rest, 60)
+    return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes}:{secs:02d}"
+
+
+def _time_of_day(stamp: Any) -> str:
+    when = local_time(str(stamp)) if stamp else None
+    return f"{when.strftime('%H:%M:%S')} {zone_name(when)}" if when is not None else "—"
+
+
+def _fault_words(rule: str) -> str:
+    return FAULT_WORDS.get(rule, rule.replace("_", " "))
+
+
+def end_words(reason: str | None) -> str:
+    """How a session ended, in words."""
+    if not reason:
+        return "not ended (still running, or its end not recorded)"
+    if reason in END_WORDS:
+        return END_WORDS[reason]
+    if reason.startswith("fault:"):
+        rule = reason.removeprefix("fault:")
+        return f"fault: {_fault_words(rule)} — every output was taken to 0"
+    if reason.startswith("refused:"):
+        return f"refused before any stimulation: {reason.removeprefix('refused:').strip()}"
+    return reason.replace("_", " ")
+
+
+def short_end_words(reason: str | None) -> str:
+    """How a session ended, in a few words (the subtitle)."""
+    if not reason:
+        return "not ended"
+    if reason.startswith("fault:"):
+        return f"fault: {_fault_words(reason.removeprefix('fault:'))}"
+    if reason.startswith("refused:"):
+        return "refused before any stimulation"
+    short = {
+        "completed": "completed",
+        "stopped_by_user": "stopped by the operator",
+        "emergency_stop": "emergency stop",
+    }
+    return short.get(reason, reason.replace("_", " "))
+
+
+def _when(event: Event) -> str:
+    """Where an event happened: session time, and the local time of day."""
+    return f"{_clock(float(event['elapsed_s']))} ({_time_of_day(event.get('time_utc'))})"
+
+
+# ---- the document -------------------------------------------------------------------------
+
+
+def build_document(
+    header: Mapping[str, Any],
+    events: Sequence[Event],
+    figure: Any,
+    store_version: int | None = None,
+) -> Document:
+    """The whole report as a document (the plot given as ``figure``)."""
+    simulated = bool(header.get("simulated"))
+    protocol = _protocol(header)
+    title = (
+        f"Session {header.get('id')} — {header.get('protocol_name') or header.get('protocol_id')}"
     )
+    subtitle = " · ".join(
+        [
+            f"patient {header.get('patient_id') or '— (none named)'}",
+            local_text(header.get("started_utc")),
+            _minutes(duration_s(events)),
+            short_end_words(header.get("end_reason")),
+        ]
+    )
+    banner = (
+        "SIMULATED — recorded on a simulator: no patient received this stimulation"
+        if simulated
+        else ""
+    )
+    doc = Document(
+        title, subtitle, banner, str(header.get("ended_utc") or header.get("started_utc") or "")
+    )
+    doc.add(Fields(_who_what_when(header, events, protocol)))
+    doc.add(Heading("Titration"), *_titration(events))
+    doc.add(Heading("Delivered dose"), *_dose(events))
+    doc.add(Heading("Outcomes"), *_outcomes(events))
+    doc.add(Heading("Adverse events and notes"), _adverse_and_notes(events))
+    doc.add(Heading("Faults and interruptions"), _interruptions(header, events))
+    doc.add(
+        Heading("Amplitude over the session"),
+        Figure(
+            figure,
+            "Delivered (solid) and target (dotted) amplitude per channel; phases as bands, "
+            "pauses hatched, thresholds and the ceiling as horizontal lines, adjustments as "
+            "triangles (close ones summarised in one label), faults and stops in red.",
+        ),
+    )
+    doc.add(Heading("Technical record"), Fields(_technical(header, events, store_version)))
+    return doc
 
 
-def _outcome_rows(outcomes: dict[str, Mapping[str, Any]]) -> list[list[str]]:
-    if not outcomes:
-        return []
-    both = (outcomes.get("before", {}), outcomes.get("after", {}))
-    rows = [[label, *(_fmt(o.get(key)) for o in both)] for key, label in OUTCOMES]
-    return [r for r in rows if r[1:] != ["—", "—"]]
+def _protocol(header: Mapping[str, Any]) -> dict[str, Any]:
+    try:
+        found = json.loads(str(header.get("protocol_json") or "{}"))
+    except ValueError:
+        return {}
+    return found if isinstance(found, dict) else {}
+
+
+def _sources(protocol: Mapping[str, Any]) -> str:
+    said = []
+    for ref in protocol.get("references") or []:
+        if not isinstance(ref, Mapping):
+            continue
+        text = str(ref.get("citation") or ref.get("short") or "")
+        if ref.get("doi"):
+            text += f" doi:{ref['doi']}"
+        elif ref.get("url"):
+            text += f" {ref['url']}"
+        if text.strip():
+            said.append(text.strip())
+    return "\n".join(said) if said else "none given in the protocol"
+
+
+def _who_what_when(
+    header: Mapping[str, Any], events: Sequence[Event], protocol: Mapping[str, Any]
+) -> list[tuple[str, str]]:
+    device = f"{header.get('device_model', '—')}, serial {header.get('device_serial', '—')}"
+    device += f", firmware {header.get('firmware', '—')}"
+    if header.get("simulated"):
+        device += " — SIMULATED"
+    screening = [e["data"] for e in events if e["kind"] == "screening"]
+    rows = [
+        ("patient", str(header.get("patient_id") or "— (none named: a demonstration)")),
+        ("protocol", f"{header.get('protocol_name')} ({header.get('protocol_id')})"),
+        ("sources", _sources(protocol)),
+        ("started", local_text(header.get("started_utc"))),
+        ("ended", local_text(header.get("ended_utc"))),
+        ("duration", _duration(events)),
+        ("how it ended", end_words(header.get("end_reason"))),
+        ("operator", str(header.get("operator") or "—")),
+        ("device", device),
+    ]
+    if screening:
+        s = screening[-1]
+        answer = "confirmed" if s.get("confirmed") else "NOT confirmed"
+        rows.append(("contraindication screening", f"{answer} ({s.get('how', '—')})"))
+    return rows
+
+
+def _duration(events: Sequence[Event]) -> str:
+    total, on = duration_s(events), stimulated_s(events)
+    return f"{_minutes(total)} of session time, {_minutes(on)} stimulating (pauses excluded)"
+
+
+# ---- titration ------------------------------------------------------------------------------
+
+
+def _titration(events: Sequence[Event]) -> list[Paragraph | Table]:
+    marks: dict[str, dict[str, float]] = {}
+    for e in events:
+        if e["kind"] == "titration":
+            d = e["data"]
+            marks.setdefault(str(d.get("channel")), {})[str(d.get("threshold"))] = float(
+                d.get("amplitude_ma") or 0.0
+            )
+    checked = [e["data"] for e in events if e["kind"] == "checked"]
+    plan = checked[-1] if checked else {}
+    targets, ceilings = plan.get("targets_ma") or {}, plan.get("ceilings_ma") or {}
+    channels = sorted({*marks, *targets, *ceilings}, key=lambda c: (len(c), c))
+    rows = [
+        [
+            ch,
+            *(_num(marks.get(ch, {}).get(t)) for t in SIT_ORDER),
+            _num(targets.get(ch)),
+            _num(ceilings.get(ch)),
+        ]
+        for ch in channels
+    ]
+    said: list[Paragraph | Table] = []
+    if marks:
+        said.append(
+            Paragraph(
+                "Sensory intensity titration in this session (mA): ST sensation threshold, "
+                "SC1 strong but comfortable, N noxious, SC2 strong but comfortable again. "
+                "The ceiling is the highest level below N."
+            )
+        )
+    else:
+        said.append(
+            Paragraph("No titration in this session: the intensity was set directly.", "muted")
+        )
+    columns = ["channel", *(f"{t} (mA)" for t in SIT_ORDER), "target (mA)", "ceiling (mA)"]
+    said.append(Table(columns, rows, empty="no targets recorded (the checks did not pass)"))
+    return said
+
+
+# ---- dose -----------------------------------------------------------------------------------
 
 
 def _dose_rows(doses: list[ChannelDose]) -> list[list[str]]:
-    cells = (
-        "{0.channel}|{0.stimulated_min:.1f}|{0.mean_ma:.2f}|{0.peak_ma:.2f}|{0.at_target_min:.1f}"
+    return [
+        [
+            str(d.channel),
+            f"{d.stimulated_min:.1f}",
+            f"{d.mean_ma:.1f}",
+            f"{d.peak_ma:.1f}",
+            f"{d.at_target_min:.1f}",
+            f"{d.charge_uc / 1000:.1f}",
+            f"{d.pulses:,}",
+        ]
+        for d in doses
+    ]
+
+
+def _dose(events: Sequence[Event]) -> list[Paragraph | Table]:
+    return [
+        Table(DOSE_COLUMNS, _dose_rows(delivered_dose(events)), empty="nothing delivered"),
+        Paragraph(
+            "From the device's telemetry: time with output on, time-weighted mean and peak "
+            "of the delivered amplitude, time at the target, and the device's charge and "
+            "pulse counters. Titration is not counted.",
+            "muted",
+        ),
+    ]
+
+
+# ---- outcomes -------------------------------------------------------------------------------
+
+
+def _outcome_events(events: Sequence[Event]) -> dict[str, list[Event]]:
+    found: dict[str, list[Event]] = {}
+    for e in events:
+        if e["kind"] == "outcome":
+            found.setdefault(str(e["data"].get("when")), []).append(e)
+    return found
+
+
+def _change(before: Any, after: Any) -> str:
+    if before is None or after is None:
+        return "—"
+    delta = float(after) - float(before)
+    text = f"{delta:+g}"
+    if float(before) > 0:
+        text += f" ({delta / float(before):+.0%})"
+    return text
+
+
+def responder_text(before: Any, after: Any, what: str) -> str | None:
+    """Whether a fall in pain reaches a responder's 30 %, in words."""
+    if before is None or after is None:
+        return None
+    b, a = float(before), float(after)
+    if b <= 0:
+        return f"{what}: {b:g} → {a:g} (no pain before: no reduction to measure)"
+    fall = (b - a) / b
+    if fall >= RESPONDER_FRACTION:
+        return f"{what}: {b:g} → {a:g}, {fall:.0%} less — reaches a responder's 30 % reduction"
+    if fall > 0:
+        return f"{what}: {b:g} → {a:g}, {fall:.0%} less — short of a responder's 30 %"
+    return f"{what}: {b:g} → {a:g}, no reduction — not a responder's 30 %"
+
+
+def _outcomes(events: Sequence[Event]) -> list[Paragraph | Table]:
+    found = _outcome_events(events)
+    latest = {when: dict(found[when][-1]["data"]) for when in found}
+    before, after = latest.get("before", {}), latest.get("after", {})
+    if not latest:
+        return [Paragraph("No outcomes recorded before or after this session.", "muted")]
+    rows = [
+        [
+            label,
+            _num(before.get(key)),
+            _num(after.get(key)),
+            _change(before.get(key), after.get(key)),
+        ]
+        for key, label in OUTCOMES
+        if before.get(key) is not None or after.get(key) is not None
+    ]
+    columns = [
+        "measure",
+        *(f"{w} (amended)" if "amends" in latest.get(w, {}) else w for w in ("before", "after")),
+        "change",
+    ]
+    said: list[Paragraph | Table] = [Table(columns, rows)]
+    for key, what in PAIN:
+        text = responder_text(before.get(key), after.get(key), what)
+        if text is not None:
+            reached = "reaches" in text
+            said.append(Paragraph(text, "normal" if reached else "muted"))
+    for when in ("before", "after"):
+        if when not in latest:
+            said.append(Paragraph(f"No outcomes recorded {when} the session.", "muted"))
+    for when, recorded in found.items():
+        for e in recorded:
+            d = e["data"]
+            if d.get("amends") is not None:
+                said.append(
+                    Paragraph(
+                        f"The outcomes {when} the session were amended by "
+                        f"{d.get('operator') or '—'} on {local_text(e.get('time_utc'))}: "
+                        f"{d.get('reason') or '(no reason given)'} (the earlier values, "
+                        f"event {d.get('amends')}, stay on record).",
+                        "alert",
+                    )
+                )
+    return said
+
+
+# ---- adverse events and notes ---------------------------------------------------------------
+
+
+def _adverse_and_notes(events: Sequence[Event]) -> Table:
+    """Adverse events as first reported (an amendment repeating them is not a new one; a
+    report an amendment changed says so) and notes, with who and when."""
+    latest: dict[str, tuple[Any, ...]] = {}
+    for e in events:
+        if e["kind"] == "outcome":
+            d = e["data"]
+            latest[str(d.get("when"))] = (
+                tuple(d.get("adverse_events") or ()),
+                d.get("adverse_note"),
+            )
+    rows, seen = [], set()
+    for e in events:
+        d = e["data"]
+        if e["kind"] == "outcome" and d.get("adverse_events"):
+            when = str(d.get("when"))
+            said = (tuple(d["adverse_events"]), d.get("adverse_note"))
+            if (when, said) in seen:
+                continue
+            seen.add((when, said))
+            named = ", ".join(ADVERSE_WORDS.get(a, str(a)) for a in d["adverse_events"])
+            note = f": {d['adverse_note']}" if d.get("adverse_note") else ""
+            what = f"adverse event ({when} the session): {named}{note}"
+            if latest.get(when) != said:
+                what += " — changed by a later amendment"
+            rows.append([local_text(e.get("time_utc")), str(d.get("operator") or "—"), what])
+        elif e["kind"] == "note":
+            rows.append(
+                [
+                    local_text(e.get("time_utc")),
+                    str(d.get("operator") or "—"),
+                    f"note: {d.get('text', '')}",
+                ]
+            )
+    return Table(["when", "who", "what"], rows, empty="no adverse events, no notes")
+
+
+# ---- faults and interruptions ---------------------------------------------------------------
+
+
+def _interruptions(header: Mapping[str, Any], events: Sequence[Event]) -> Table:
+    rows: list[list[str]] = []
+    paused: Event | None = None
+    stopping = header.get("end_reason") == "stopped_by_user"
+    for e in events:
+        d, kind = e["data"], e["kind"]
+        if kind == "state":
+            state = d.get("state")
+            if state != "paused" and paused is not None:
+                lasted = _seconds_between(paused.get("time_utc"), e.get("time_utc"))
+                how_long = f" of {_minutes(lasted)}" if lasted is not None else ""
+                said = (
+                    "resumed after a pause"
+                    if state in ("ramping_up", "stimulating")
+                    else ("the pause ended with the session")
+                )
+                rows.append([_when(e), f"{said}{how_long}"])
+                paused = None
+            if state == "paused" and paused is None:
+                paused = e
+                rows.append([_when(e), "paused: every output to 0"])
+            elif state == "ramping_down" and stopping:
+                rows.append([_when(e), "stopped by the operator: ramping down to 0"])
+                stopping = False  # the first ramp down is the stop
+        elif kind == "fault":
+            rule = str(d.get("rule", ""))
+            rows.append([_when(e), f"fault: {_fault_words(rule)} ({d.get('message', '')})"])
+        elif kind == "stop":
+            rows.append([_when(e), f"emergency stop: {d.get('reason', '—')}"])
+        elif kind == "warning" and d.get("rule") in ("resume", "reset", "daily_cap", "ceiling"):
+            rows.append([_when(e), str(d.get("message", ""))])
+    reason = str(header.get("end_reason") or "")
+    closed = [e for e in events if e["kind"] == "closed"]
+    if reason == "interrupted" and closed:
+        rows.append([_when(closed[-1]), end_words(reason)])
+    if reason.startswith("refused:") and closed:
+        rows.append([_when(closed[-1]), end_words(reason)])
+    return Table(
+        ["when (session time)", "what"], rows, empty="none: the session ran without interruption"
     )
-    return [(cells + "|{1:.1f}|{0.pulses}").format(d, d.charge_uc / 1000).split("|") for d in doses]
 
 
-# ---- the page -------------------------------------------------------------------------------
-
-_STYLE = (
-    "body{font-family:sans-serif;margin:2em;color:#222}table{border-collapse:collapse;"
-    "margin:.5em 0 1.5em}th,td{border:1px solid #bbb;padding:.25em .6em;text-align:left}"
-    "th{background:#eee}svg{max-width:100%;height:auto}"
-)
+def _seconds_between(first: Any, second: Any) -> float | None:
+    a, b = local_time(str(first)) if first else None, local_time(str(second)) if second else None
+    if a is None or b is None:
+        return None
+    return max(0.0, (b - a).total_seconds())
 
 
-def _html_table(caption: str, columns: Sequence[str], rows: list[list[str]]) -> str:
-    head = "".join(f"<th>{html.escape(c)}</th>" for c in columns)
-    body = "".join(
-        "<tr>" + "".join(f"<td>{html.escape(cell)}</td>" for cell in row) + "</tr>" for row in rows
-    )
-    if not rows:
-        body = f'<tr><td colspan="{len(columns)}">none recorded</td></tr>'
-    return f"<h2>{html.escape(caption)}</h2>\n<table><tr>{head}</tr>{body}</table>\n"
+# ---- the technical record -------------------------------------------------------------------
 
 
-def _html(
-    header: Mapping[str, Any],
-    svg: str,
-    doses: list[ChannelDose],
-    outcomes: dict[str, Mapping[str, Any]],
-) -> str:
-    title, svg = _title(header).replace("\n", " · "), svg[svg.index("<svg") :]  # no prolog
-    fields = [[str(k), _fmt(v)] for k, v in header.items() if k != "protocol_json"]
-    return (
-        '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
-        f"<title>{html.escape(title)}</title><style>{_STYLE}</style></head><body>\n"
-        f"<h1>{html.escape(title)}</h1>\n<figure>{svg}</figure>\n"
-        + _html_table("Delivered dose", DOSE_COLUMNS, _dose_rows(doses))
-        + _html_table("Outcomes", ("measure", "before", "after"), _outcome_rows(outcomes))
-        + _html_table("Session record", ("field", "value"), fields)
-        + "</body></html>\n"
-    )
+def _technical(
+    header: Mapping[str, Any], events: Sequence[Event], store_version: int | None
+) -> list[tuple[str, str]]:
+    last = events[-1] if events else None
+    rows = [
+        ("session number in the store", str(header.get("id", "—"))),
+        ("record started (UTC)", str(header.get("started_utc") or "—")),
+        ("record ended (UTC)", str(header.get("ended_utc") or "—")),
+        ("stored end reason", str(header.get("end_reason") or "—")),
+        ("simulated", "yes" if header.get("simulated") else "no"),
+        ("device address", str(header.get("device_url") or "—")),
+        ("computer", str(header.get("host") or "—")),
+        ("controller process number", str(header.get("pid") or "—")),
+        ("protocol fingerprint (SHA-256)", str(header.get("protocol_sha256") or "—")),
+        ("events in the record", str(len(events))),
+        ("record fingerprint (SHA-256)", str(header.get("hash") or "—")),
+        ("previous session's fingerprint", _previous(header.get("prev_hash"))),
+        ("last event's fingerprint", str(last.get("hash") or "—") if last else "—"),
+    ]
+    if store_version is not None:
+        rows.append(("store format version", str(store_version)))
+    rows.append(("checked by", "tensctl sessions verify (recomputes every fingerprint)"))
+    return rows
+
+
+def _previous(prev_hash: Any) -> str:
+    if not prev_hash:
+        return "—"
+    if prev_hash == GENESIS:
+        return f"{prev_hash} (none: the first session in the store)"
+    return str(prev_hash)
