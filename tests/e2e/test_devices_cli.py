@@ -20,6 +20,7 @@ def test_probe_json_over_a_pty(cli, tmp_path: Path) -> None:  # type: ignore[no-
         result = cli("devices", "probe", sim.address, "--json")
     data = json.loads(result.out)
     assert result.code == 0 and data["serial"] == "SIM-4242" and data["channels"] == 2
+    assert data["simulated"] is True  # the simulator says so: its SIM- serial
     assert all(1000 < z < 8000 for z in data["impedance_ohm"].values())
 
 
