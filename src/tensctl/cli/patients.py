@@ -131,7 +131,6 @@ def show(
         )
     count = f"{len(real)} session(s)" if real else "no sessions on real devices"
     console.out.print(f"[bold]patient {escape(patient)}[/]: {count}")
-    _said_left_out(left_out)
     if real:
         console.out.print(_table(real))
     if simulated:
@@ -150,6 +149,7 @@ def show(
                 f"last titration{where} (session {shown['id']}), channel {ch}: {marks} mA"
                 + (f"; ceiling {ceiling:g} mA" if ceiling is not None else "")
             )
+    _said_left_out(left_out)
     if trend is None:
         console.info(
             f"intensity trend: needs {TREND_MIN_SESSIONS} stimulated sessions on real devices "
