@@ -163,7 +163,7 @@ def scan(
         except (DriverError, LinkLost):
             continue  # not a tensctl device, or nothing there
         else:
-            found.append({"port": path, "status": "ok"} | asdict(info))
+            found.append({"port": path, "status": "ok", "simulated": info.simulated} | asdict(info))
     if as_json:
         console.emit_json(found)
         return
