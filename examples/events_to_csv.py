@@ -1,4 +1,7 @@
 """Log every event of a session to a CSV file: time, event, and its details as columns.
+The session runs on the built-in simulator in virtual time and is recorded in the examples'
+own store (``examples.sqlite3`` next to the default store; the path is printed) under a
+demonstration id, never among a clinic's records.
 
 python examples/events_to_csv.py session.csv
 """
@@ -11,6 +14,9 @@ import sys
 
 import tensctl
 from tensctl.engine.events import SessionEvent
+from tensctl.journal.store import default_path
+
+PATIENT = "DEMO-002"  # a demonstration id: never a real patient's
 
 
 def main(path: str) -> int:
@@ -31,13 +37,14 @@ def main(path: str) -> int:
                 ]
             )
 
+        store = default_path().with_name("examples.sqlite3")  # the examples' own store
         with (
-            tensctl.connect("sim://", virtual=True) as device,
-            device.session("burst", patient="P-0042", intensity=18, screened=True) as session,
+            tensctl.connect("sim://", virtual=True, journal=store) as device,
+            device.session("burst", patient=PATIENT, intensity=18, screened=True) as session,
         ):
             session.subscribe(record)
             state = session.run()
-    print(f"{state.value}: events written to {path}")
+    print(f"{state.value}: events written to {path}; session {session.record_id} in {store}")
     return 0
 
 

@@ -1,21 +1,31 @@
 """A scripted study session: the same protocol at three intensities, one after another,
 each checked by the safety layer first, with a rest between them, and pain before and after
-each recorded with the session (``tensctl sessions list --patient STUDY-007``). Runs on the
-built-in simulator in virtual time (seconds, not an hour); point URL at a real device to run
-it for real (then drop virtual=True).
+each recorded with the session. Runs on the built-in simulator in virtual time (seconds, not
+an hour), recorded in a store of the examples' own (``examples.sqlite3`` next to the default
+store; the path is printed) under a demonstration id, so that it never mixes into a clinic's
+records: ``tensctl sessions list --db PATH --patient DEMO-001``. To run it for real, point URL
+at a real device, drop virtual=True, and give the study's own store and patient id.
 
     python examples/scripted_study.py
 """
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import tensctl
 from tensctl.errors import TensctlError
+from tensctl.journal.store import default_path
 
 URL = "sim://"
 PROTOCOL = "conventional-hf"
-PATIENT = "STUDY-007"
+PATIENT = "DEMO-001"  # a demonstration id: never a real patient's
 LEVELS_MA = (10.0, 15.0, 20.0)
+
+
+def examples_store() -> Path:
+    """The examples' own store, next to the default one (never the clinic's records)."""
+    return default_path().with_name("examples.sqlite3")
 
 
 def ask_pain(when: str, level: float) -> dict[str, float]:
@@ -25,8 +35,10 @@ def ask_pain(when: str, level: float) -> dict[str, float]:
 
 
 def main() -> int:
-    with tensctl.connect(URL, virtual=True) as device:
+    store = examples_store()
+    with tensctl.connect(URL, virtual=True, journal=store) as device:
         print(f"device: {device.info.model} ({device.info.serial}), profile {device.profile.id}")
+        print(f"recorded in {store} (the examples' own store)")
         for level in LEVELS_MA:
             try:
                 with device.session(

@@ -15,7 +15,7 @@ from typing import Any
 from tensctl.model.device import DeviceProfile
 from tenssim import scenario as sc
 from tenssim.channel import RESET_CLEAR_S
-from tenssim.firmware import TELEMETRY_INTERVAL_S, Firmware, LogSink, _no_log
+from tenssim.firmware import DEFAULT_SERIAL, TELEMETRY_INTERVAL_S, Firmware, LogSink, _no_log
 from tenssim.link import Link
 from tenssim.load import Load, Peel
 from tenssim.personality import BadFrame, PersonalityOptions, create
@@ -28,7 +28,7 @@ class SimDevice:
         now_s: float,
         scenario: sc.Scenario | None = None,
         seed: int = 0,
-        serial: str = "TS-0001",
+        serial: str = DEFAULT_SERIAL,
         log: LogSink = _no_log,
         telemetry_interval_s: float = TELEMETRY_INTERVAL_S,
         reset_clear_s: float = RESET_CLEAR_S,
@@ -46,9 +46,7 @@ class SimDevice:
         for number, spec in self.scenario.loads.items():
             if number <= len(self.firmware.channels):
                 self.firmware.channel(number).load = Load(**spec.model_dump())
-        self.personality = create(
-            personality, self.firmware, PersonalityOptions(serial, lenient_watchdog)
-        )
+        self.personality = create(personality, self.firmware, PersonalityOptions(lenient_watchdog))
         self._outbox: list[tuple[float, bytes]] = []
         self._pending = self.scenario.timeline()
         self._zero_s: float | None = now_s if self.scenario.clock == "boot" else None

@@ -44,6 +44,7 @@ from tensctl.wire.messages import (
     Telemetry,
 )
 from tensctl.wire.replies import OPEN_CIRCUIT_OHM, Identity, Impedance, MessageError, decode_message
+from tensctl.wire.simulator import simulator_serial
 from tenssim import monitor
 from tenssim.channel import DEVICE_FAULTS, RESET_CLEAR_S, Channel
 from tenssim.limits import Limits, rms_rise_ua
@@ -52,6 +53,9 @@ LogSink = Callable[[dict[str, Any]], None]
 TELEMETRY_INTERVAL_S = 0.1
 LINK_BAD_FRAMES, LINK_WINDOW_S = 5, 1.0
 FIRMWARE_VERSION = "tenssim 0.1"
+DEFAULT_SERIAL = "SIM-0001"
+"""Every serial the simulator reports begins with ``SIM-`` (:mod:`tensctl.wire.simulator`):
+that is how the host knows a simulator, on every transport and personality."""
 Result: TypeAlias = bytes | ErrorCode
 """What a request comes to: the ACK payload, or the NACK error code."""
 
@@ -89,7 +93,7 @@ class Firmware:
         self,
         profile: DeviceProfile,
         now_s: float,
-        serial: str = "TS-0001",
+        serial: str = DEFAULT_SERIAL,
         log: LogSink = _no_log,
         telemetry_interval_s: float = TELEMETRY_INTERVAL_S,
         reset_clear_s: float = RESET_CLEAR_S,
@@ -101,7 +105,7 @@ class Firmware:
         self.profile, self.limits, self.serial, self.log = (
             profile,
             Limits.from_profile(profile),
-            serial,
+            simulator_serial(serial),
             log,
         )
         self.channels = [Channel(n) for n in range(1, self.limits.channels + 1)]

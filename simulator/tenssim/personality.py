@@ -46,7 +46,6 @@ class BadFrame:
 
 @dataclass(frozen=True)
 class PersonalityOptions:
-    serial: str = "TS-0001"
     lenient_watchdog: bool = False
     """Give hosts that feed the watchdog irregularly a longer period (see each personality)."""
 

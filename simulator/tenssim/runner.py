@@ -14,6 +14,7 @@ from types import FrameType
 from tensctl.model.device import DeviceProfile
 from tenssim.channel import RESET_CLEAR_S
 from tenssim.device import SimDevice
+from tenssim.firmware import DEFAULT_SERIAL
 from tenssim.log import JsonLog
 from tenssim.scenario import Scenario
 from tenssim.serve import PtyServer, Server, TcpServer, monotonic_from_zero
@@ -51,7 +52,7 @@ def run(
     scenario: Scenario | None = None,
     seed: int = 0,
     log_path: Path | None = None,
-    serial: str = "TS-0001",
+    serial: str = DEFAULT_SERIAL,
     control: Path | None = None,
     reset_clear_s: float = RESET_CLEAR_S,
     personality: str = "native",

@@ -91,9 +91,11 @@ class Device:
 
     @property
     def simulated(self) -> bool:
-        """The simulator's profile, or any profile on the in-process simulator (sim://
-        hasomed-p24 delivers no current either, and its sessions are recorded as simulated)."""
-        return self.profile.simulated or self.url.startswith("sim://")
+        """The device says it is a simulator (its serial, ``SIM-…``: the simulator reports one
+        on every transport and personality), or the simulator's profile, or the in-process
+        simulator (sim://hasomed-p24 delivers no current either). Its sessions are recorded
+        as simulated, and count against the daily cap only with other simulated ones."""
+        return self.info.simulated or self.profile.simulated or self.url.startswith("sim://")
 
     def session(
         self,

@@ -16,10 +16,11 @@ def test_probe_shows_identity_limits_and_impedance(cli) -> None:  # type: ignore
 
 
 def test_probe_json_over_a_pty(cli, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
-    with SimProcess("pty", tmp_path / "sim.jsonl", "--serial", "TS-4242") as sim:
+    with SimProcess("pty", tmp_path / "sim.jsonl", "--serial", "SIM-4242") as sim:
         result = cli("devices", "probe", sim.address, "--json")
     data = json.loads(result.out)
-    assert result.code == 0 and data["serial"] == "TS-4242" and data["channels"] == 2
+    assert result.code == 0 and data["serial"] == "SIM-4242" and data["channels"] == 2
+    assert data["simulated"] is True  # the simulator says so: its SIM- serial
     assert all(1000 < z < 8000 for z in data["impedance_ohm"].values())
 
 

@@ -42,11 +42,11 @@ def update(**channels: MlChannel) -> MlUpdate:
 class Host:
     """A host talking to the personality in-process, on a clock the test moves."""
 
-    def __init__(self, serial: str = "TS-0001", lenient: bool = False) -> None:
+    def __init__(self, serial: str = "SIM-0001", lenient: bool = False) -> None:
         self.log: list[dict[str, Any]] = []
         profile, _ = find_device("hasomed-p24")
         self.fw = Firmware(profile, 0.0, serial, log=self.log.append)
-        self.sim = ScienceMode4(self.fw, PersonalityOptions(serial, lenient))
+        self.sim = ScienceMode4(self.fw, PersonalityOptions(lenient))
         self.sim.boot(0.0)
         self.deframer = Deframer()
         self.number = 0

@@ -37,7 +37,7 @@ def _run_client(address: str, *args: str) -> list[dict[str, Any]]:
 def test_client_session_is_delivered_exactly(
     tmp_path: Path, first_ma: float, second_ma: float, width_us: int, period_ms: int
 ) -> None:
-    with sim_process(tmp_path / "sim.jsonl", "--serial", "P24-7") as sim:
+    with sim_process(tmp_path / "sim.jsonl", "--serial", "SIM-P24-7") as sim:
         steps = _run_client(
             sim.address, str(first_ma), str(second_ma), str(width_us), str(period_ms)
         )
@@ -50,7 +50,7 @@ def test_client_session_is_delivered_exactly(
         "stop",
     ]
     connect = steps[0]
-    assert connect["device_id"].rstrip("\0") == "P24-7"
+    assert connect["device_id"].rstrip("\0") == "SIM-P24-7"
     assert connect["science_mode"].startswith("4.")
     data = steps[4]
     assert data["result"] == "NO_ERROR" and data["active"] == [True] + [False] * 7

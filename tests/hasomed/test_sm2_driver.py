@@ -69,8 +69,8 @@ def test_a_session_reaches_the_device_as_channel_list_commands(tmp_path: Path) -
         driver.set_amplitude(1, 5)
         driver.stop([1])
         log = sim.log()
-    connect = [e["type"] for e in log if e["event"] == "command"][:3]
-    assert connect == ["InitAck", "StopChannelListMode", "GetStimulationMode"]
+    connect = [e["type"] for e in log if e["event"] == "command"][:4]
+    assert connect == ["InitAck", "StopChannelListMode", "GetStimulationMode", "SimIdentify"]
     (init,) = commands(log, "InitChannelListMode")
     fields = init["fields"]
     assert fields["active_channels"] == 0b101 and fields["low_frequency_channels"] == 0b100

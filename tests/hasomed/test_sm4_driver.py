@@ -35,12 +35,12 @@ def _updates(log: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 def test_session_is_delivered_as_asked(tmp_path: Path) -> None:
     log = tmp_path / "sim.jsonl"
-    with sim_process(log, "--serial", "P24-0042") as sim:
+    with sim_process(log, "--serial", "SIM-P24-42") as sim:
         driver = _open(sim.address)
         info = driver.identify()
         assert (info.model, info.serial, info.channels, info.watchdog_ms) == (
             "P24",
-            "P24-0042",
+            "SIM-P24-42",
             8,
             2000,
         )

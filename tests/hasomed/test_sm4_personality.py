@@ -57,8 +57,8 @@ def test_one_ack_per_request_with_its_packet_number(number: int) -> None:
 
 
 def test_identity_from_options() -> None:
-    host = Host(serial="P24-0042")
-    assert host.ask(GetDeviceId(), 0.0) == GetDeviceIdAck(Result.OK, "P24-0042")
+    host = Host(serial="SIM-P24-42")
+    assert host.ask(GetDeviceId(), 0.0) == GetDeviceIdAck(Result.OK, "SIM-P24-42")
     version = host.ask(GetExtendedVersion(), 0.0)
     assert version.science_mode[0] == 4
 

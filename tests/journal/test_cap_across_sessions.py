@@ -8,6 +8,7 @@ wall clock here."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
@@ -172,6 +173,7 @@ def test_simulated_sessions_do_not_use_up_a_real_device_s_cap(
         real = dev.profile.model_copy(update={"simulated": False})
         dev.profile = real  # this device stands in for a real one: counted as real
         dev.url = "/dev/ttyUSB0"
+        dev.info = dataclasses.replace(dev.info, serial="RS2-1042")  # not the simulator's SIM-
         with dev.session(PROTOCOL, patient="P-1", intensity=20.0, screened=True, today=DAY) as s:
             s.run()
             assert s.end_reason == "completed"  # 80 + 30 ≤ 120: the simulator's 120 do not count
@@ -225,16 +227,20 @@ def test_patients_keep_simulator_sessions_apart(tmp_path: Path, stamp: list[str]
     write_session(db, simulated=False, run_s=1200.0)
     write_session(db, simulated=True)
     write_session(db, simulated=True)
-    shown = cli("patients", "show", "P-1", "--db", str(db))
+    shown = cli("patients", "show", "P-1", "--db", str(db), "--include-simulated")
     assert shown.code == 0, shown.err
     text = " ".join(shown.out.split())
     assert "patient P-1: 1 session(s)" in text
     assert "on the simulator: 2 session(s) — not in the trend" in text
-    data = json.loads(cli("patients", "show", "P-1", "--db", str(db), "--json").out)
+    both = ("--db", str(db), "--json", "--include-simulated")
+    data = json.loads(cli("patients", "show", "P-1", *both).out)
     assert [r["simulated"] for r in data["sessions"]] == [False, True, True]
     assert [r["stimulated_s"] for r in data["sessions"]] == [1200.0, 1800.0, 1800.0]
-    listed = json.loads(cli("patients", "list", "--db", str(db), "--json").out)
+    listed = json.loads(cli("patients", "list", *both).out)
     assert [(p["sessions"], p["simulated_sessions"]) for p in listed] == [(1, 2)]
+    real = json.loads(cli("patients", "show", "P-1", "--db", str(db), "--json").out)
+    assert [r["simulated"] for r in real["sessions"]] == [False]
+    assert real["simulated_left_out"] == 2
 
 
 def test_a_start_after_a_reset_is_held_against_the_cap_again(

@@ -173,7 +173,11 @@ def test_the_course_has_every_section_with_the_recorded_values(
     html_out, pdf_out = tmp_path / "course.html", tmp_path / "course.pdf"
     made = cli("patients", "report", "P-1", "-o", str(html_out), "--db", str(course))
     assert made.code == 0, made.err
-    assert "2 session(s) on the simulator left out" in made.err and made.out == ""
+    assert (
+        "left out: 2 session(s) on the simulator; add --include-simulated to report them"
+        in made.err
+        and made.out == ""
+    )
     assert cli("patients", "report", "P-1", "-o", str(pdf_out), "--db", str(course)).code == 0
     page = html_out.read_text(encoding="utf-8")
     assert page.count("<svg") == 3  # pain, minutes per day, intensity

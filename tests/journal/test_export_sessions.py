@@ -100,7 +100,7 @@ def test_three_patients_four_sessions_are_twelve_rows_of_the_documented_columns(
     assert header == documented_columns()
     assert header == list(export.session_columns())
     assert len(rows) == 12 and {int(r["session_id"]) for r in rows} == set(given)
-    assert "3 simulated session(s) left out; --include-simulated" in err
+    assert "left out: 3 session(s) on the simulator; add --include-simulated to export them" in err
     with Store(db) as store:
         for r in rows:
             sid = int(r["session_id"])
@@ -179,7 +179,10 @@ def test_simulated_sessions_only_when_asked(
     rows = list(csv.DictReader(io.StringIO(out.read_text())))
     assert [r["simulated"] for r in rows].count("true") == 3 and len(rows) == 15
     one = cli("sessions", "export", "--per-session", "1", "--db", str(db))  # a simulated one
-    assert json.loads(one.out)["sessions"] == [] and "1 simulated session(s) left out" in one.err
+    assert (
+        json.loads(one.out)["sessions"] == []
+        and "the 1 session(s) asked for were on the simulator" in one.err
+    )
 
 
 def test_per_session_export_errors_are_clear(cli: Any, study: tuple[Path, dict[int, Any]]) -> None:

@@ -41,12 +41,12 @@ def test_list_show_and_patients(cli: Any, store_path: Path) -> None:
         assert text in shown.out, text
     data = json.loads(cli("sessions", "show", "2", "--json").out)
     assert data["targets_ma"] == {"1": 18.0} and data["dose"][0]["peak_ma"] == pytest.approx(18)
-    patient = cli("patients", "show", "P-7")
+    patient = cli("patients", "show", "P-7", "--include-simulated")  # sim:// sessions
     assert patient.code == 0 and "6 → 3" in patient.out
     assert "intensity trend: needs 3 stimulated sessions" in patient.err  # simulated, minutes apart
-    trend = json.loads(cli("patients", "show", "P-7", "--json").out)
+    trend = json.loads(cli("patients", "show", "P-7", "--json", "--include-simulated").out)
     assert len(trend["sessions"]) == 2 and trend["sessions"][1]["pain_rest_change"] == -3
-    assert "P-other" in cli("patients", "list").out
+    assert "P-other" in cli("patients", "list", "--include-simulated").out
 
 
 def test_unknown_ids_are_clear_errors(cli: Any, store_path: Path) -> None:
@@ -257,13 +257,13 @@ def test_run_records_the_session_in_the_named_store(cli: Any, tmp_path: Path) ->
 def test_patients_show_the_last_titration_and_ceiling(cli: Any, _session_store: Path) -> None:
     thresholds = {1: {"ST": 4, "SC1": 10, "N": 22, "SC2": 16}}
     record_session(_session_store, patient="P-tit", seconds=3, thresholds=thresholds)
-    shown = cli("patients", "show", "P-tit")
+    shown = cli("patients", "show", "P-tit", "--include-simulated")
     assert shown.code == 0
     assert (
         "last titration on the simulator (session 1), channel 1: ST 4, SC1 10, N 22, SC2 16 mA"
         in (shown.out)
     )
-    data = json.loads(cli("patients", "show", "P-tit", "--json").out)
+    data = json.loads(cli("patients", "show", "P-tit", "--json", "--include-simulated").out)
     assert data["last_titration"]["ceilings_ma"]["1"] <= 22  # the noxious level caps it
 
 
@@ -514,5 +514,5 @@ def test_verify_result_kept_in_a_file_and_diagnostics_apart(
         timeout=60,
     )
     assert exported.stdout.splitlines()[0].startswith("session_id,patient,")
-    assert "3 simulated session(s) left out" in exported.stderr
+    assert "left out: 3 session(s) on the simulator" in exported.stderr
     assert "left out" not in exported.stdout

@@ -14,6 +14,11 @@ checksum or length is answered with its Ack and the transfer error (section 5.2)
 not feed the watchdog. MOTOmed commands are answered "MOTOmed connection error" (none is
 attached).
 
+Identity: ScienceMode2 has no identification command. The simulator answers one of its own,
+``SimIdentify`` (0xE0, not in the protocol), with ``SimIdentifyAck``: its serial, ``SIM-…``;
+a real RehaStim2 answers that number with ``UnknownCommand``. That is how the host knows it
+is talking to the simulator.
+
 Device faults (from the load model, ``fw.tick``) stop all stimulation, reset the mode to
 start mode and push ``StimulationError``: open circuit, short, compliance and peel are an
 electrode error (−2, the skin resistance test fails), over-current and low battery a
@@ -43,6 +48,8 @@ from tensctl.wire.sciencemode2 import (
     OtherCommand,
     Packet,
     Result,
+    SimIdentify,
+    SimIdentifyAck,
     SinglePulse,
     StartChannelListMode,
     StimulationError,
@@ -172,6 +179,8 @@ class ScienceMode2(Personality[Packet]):
                 return None, "ignored", fields
             case GetStimulationMode():
                 return GetStimulationModeAck(number, 0, self.mode).encode(), "ack", fields
+            case SimIdentify():
+                return SimIdentifyAck(number, self.firmware.serial).encode(), "ack", fields
             case InitChannelListMode():
                 return self._result(message, self._init(message, now_s), fields)
             case StartChannelListMode():

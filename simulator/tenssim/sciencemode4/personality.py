@@ -160,7 +160,7 @@ class ScienceMode4(Personality[Packet]):
         fw = self.firmware
         match m:
             case GetDeviceId():
-                return GetDeviceIdAck(Result.OK, self.options.serial), {}
+                return GetDeviceIdAck(Result.OK, self.firmware.serial), {}
             case GetExtendedVersion():
                 digest = zlib.crc32(f"tenssim {fw.profile.model}".encode())
                 version = (FIRMWARE_VERSION, SCIENCE_MODE_VERSION, digest, 1, False)

@@ -68,7 +68,8 @@ def _identity_rows(info: DeviceInfo) -> list[tuple[str, str]]:
     return [
         ("model", info.model),
         ("firmware", info.firmware),
-        ("serial", info.serial),
+        ("serial", info.serial or "not reported by this device"),
+        *([("simulator", "yes: its sessions are recorded as simulated")] if info.simulated else []),
         ("channels", str(info.channels)),
         ("amplitude", f"0–{info.max_amplitude_ma:g} mA"),
         ("pulse width", f"{pw[0]:g}–{pw[1]:g} µs"),
@@ -97,6 +98,7 @@ def probe(
         impedance = {ch: driver.measure_impedance(ch) for ch in range(1, info.channels + 1)}
     if as_json:
         data = asdict(info) | {
+            "simulated": info.simulated,
             "url": url,
             # null: an open circuit (inf) or a device that cannot measure it (nan)
             "impedance_ohm": {
@@ -161,7 +163,7 @@ def scan(
         except (DriverError, LinkLost):
             continue  # not a tensctl device, or nothing there
         else:
-            found.append({"port": path, "status": "ok"} | asdict(info))
+            found.append({"port": path, "status": "ok", "simulated": info.simulated} | asdict(info))
     if as_json:
         console.emit_json(found)
         return

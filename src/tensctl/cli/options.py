@@ -7,6 +7,7 @@ from pathlib import Path
 
 import typer
 
+from tensctl.cli import console
 from tensctl.errors import InputError, Problem
 from tensctl.model.device import DeviceProfile
 from tensctl.model.library import DEFAULT_DEVICE, find_device
@@ -23,6 +24,23 @@ INTENSITY_OPTION = typer.Option(
     "Default: the protocol's target, else the ceiling, else the device maximum.",
 )
 JSON_OPTION = typer.Option(False, "--json", help="Print JSON for scripts instead of tables.")
+INCLUDE_SIMULATED_OPTION = typer.Option(
+    False,
+    "--include-simulated",
+    help="Also the sessions on a simulator (marked as such; never in a trend).",
+)
+
+
+def say_simulated_left_out(sessions: int, verb: str = "show", patients: int = 0) -> None:
+    """On stderr: how many sessions on a simulator were left out (and how many patients had
+    nothing else), and how to have them — one wording for every command that leaves them out."""
+    if not sessions:
+        return
+    who = f" ({patients} patient(s) with no other sessions)" if patients else ""
+    console.info(
+        f"left out: {sessions} session(s) on the simulator{who}; "
+        f"add --include-simulated to {verb} them"
+    )
 
 
 def _number(text: str, what: str) -> float:

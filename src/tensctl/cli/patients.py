@@ -1,8 +1,9 @@
 """``tensctl patients``: a patient's sessions over time — pain before and after, and the
 intensity trend (rising intensity for the same relief is the sign of tolerance).
 
-Sessions on the simulator are kept apart: listed under their own heading, never in the
-trend or the last titration of the patient's real sessions."""
+Sessions on the simulator are kept apart: left out unless ``--include-simulated`` (stderr
+says how many were), and then listed under their own heading — never in the trend or the
+last titration of the patient's real sessions."""
 
 from __future__ import annotations
 
@@ -14,7 +15,12 @@ from rich.markup import escape
 from rich.table import Table
 
 from tensctl.cli import console
-from tensctl.cli.options import DB_OPTION, JSON_OPTION
+from tensctl.cli.options import (
+    DB_OPTION,
+    INCLUDE_SIMULATED_OPTION,
+    JSON_OPTION,
+    say_simulated_left_out,
+)
 from tensctl.errors import InputError, Problem
 from tensctl.journal.store import Store
 from tensctl.journal.summary import (
@@ -33,25 +39,37 @@ TOLERANCE_MA_PER_WEEK = 2.0  # a rise this steep is worth a look at the plan (fr
 
 
 @patients_app.command("list")
-def list_patients(db: Path | None = DB_OPTION, as_json: bool = JSON_OPTION) -> None:
-    """Every patient with a recorded session."""
+def list_patients(
+    db: Path | None = DB_OPTION,
+    as_json: bool = JSON_OPTION,
+    include_simulated: bool = INCLUDE_SIMULATED_OPTION,
+) -> None:
+    """Every patient with a recorded session (on real devices unless --include-simulated)."""
     with Store(db, must_exist=True) as store:
         rows = []
         for p in store.patients():
             found = store.sessions(p["id"])
             simulated = sum(1 for s in found if s["simulated"])
             rows.append({**p, "sessions": len(found) - simulated, "simulated_sessions": simulated})
+    left_out = 0 if include_simulated else sum(r["simulated_sessions"] for r in rows)
+    only_simulated = 0 if include_simulated else sum(1 for r in rows if not r["sessions"])
+    if not include_simulated:
+        rows = [
+            {k: v for k, v in r.items() if k != "simulated_sessions"} for r in rows if r["sessions"]
+        ]
     if as_json:
-        return console.emit_json(rows)
-    table = Table("patient", "first seen (UTC)", "sessions", "on the simulator", box=None)
+        console.emit_json(rows)
+        return say_simulated_left_out(left_out, patients=only_simulated)
+    columns = ["patient", "first seen (UTC)", "sessions"]
+    table = Table(*columns, *(["on the simulator"] if include_simulated else []), box=None)
     for p in rows:
-        table.add_row(
-            escape(p["id"]),
-            p["created_utc"][:19].replace("T", " "),
-            str(p["sessions"]),
-            str(p["simulated_sessions"]),
-        )
-    console.out.print(table)
+        cells = [escape(p["id"]), p["created_utc"][:19].replace("T", " "), str(p["sessions"])]
+        table.add_row(*cells, *([str(p["simulated_sessions"])] if include_simulated else []))
+    if rows:
+        console.out.print(table)
+    else:
+        console.info("no patient has a session on a real device")
+    say_simulated_left_out(left_out, patients=only_simulated)
 
 
 @patients_app.command("show")
@@ -59,18 +77,24 @@ def show(
     patient: str = typer.Argument(..., metavar="ID"),
     db: Path | None = DB_OPTION,
     as_json: bool = JSON_OPTION,
+    include_simulated: bool = INCLUDE_SIMULATED_OPTION,
 ) -> None:
-    """Sessions over time: pain before/after, delivered intensity and its trend."""
+    """Sessions over time: pain before/after, delivered intensity and its trend (sessions on
+    the simulator only with --include-simulated, and never in the trend)."""
     with Store(db, must_exist=True) as store:
         summaries = [summarise(h, store.events(h["id"])) for h in store.sessions(patient)]
     if not summaries:
         raise InputError([Problem(f"no sessions recorded for patient '{patient}'", "ID")])
+    left_out = 0 if include_simulated else sum(1 for s in summaries if s["simulated"])
+    if not include_simulated:
+        summaries = [s for s in summaries if not s["simulated"]]
     trend = intensity_trend_ma_per_week(summaries)  # real devices only
     real = [s for s in summaries if not s["simulated"]]
     simulated = [s for s in summaries if s["simulated"]]
     last = last_titration(summaries)
     last_simulated = last_titration(summaries, simulated=True) if last is None else None
     if as_json:
+        say_simulated_left_out(left_out)
         rows = [_row(s) for s in summaries]
         shown = last if last is not None else last_simulated  # real first, flagged
         latest = (
@@ -89,6 +113,7 @@ def show(
                 "sessions": rows,
                 "intensity_trend_ma_per_week": trend,
                 "last_titration": latest,
+                "simulated_left_out": left_out,
             }
         )
     count = f"{len(real)} session(s)" if real else "no sessions on real devices"
@@ -111,6 +136,7 @@ def show(
                 f"last titration{where} (session {shown['id']}), channel {ch}: {marks} mA"
                 + (f"; ceiling {ceiling:g} mA" if ceiling is not None else "")
             )
+    say_simulated_left_out(left_out)
     if trend is None:
         console.info(
             f"intensity trend: needs {TREND_MIN_SESSIONS} stimulated sessions on real devices "
@@ -181,9 +207,7 @@ def _before_after(s: dict[str, Any], key: str) -> str:
 def report(
     patient: str = typer.Argument(..., metavar="ID"),
     output: Path = typer.Option(..., "--output", "-o", help="FILE.html or FILE.pdf"),
-    include_simulated: bool = typer.Option(
-        False, "--include-simulated", help="Include the sessions on the simulator (marked)."
-    ),
+    include_simulated: bool = INCLUDE_SIMULATED_OPTION,
     db: Path | None = DB_OPTION,
 ) -> None:
     """The patient's course for a review: pain before/after per session, minutes per day
@@ -209,10 +233,7 @@ def report(
                 )
             ]
         )
-    if left_out:
-        console.info(
-            f"{left_out} session(s) on the simulator left out (--include-simulated to add them)"
-        )
+    say_simulated_left_out(left_out, "report")
     document = build_course(
         patient,
         sessions,

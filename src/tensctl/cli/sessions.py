@@ -12,7 +12,12 @@ from rich.markup import escape
 from rich.table import Table
 
 from tensctl.cli import console
-from tensctl.cli.options import DB_OPTION, JSON_OPTION
+from tensctl.cli.options import (
+    DB_OPTION,
+    INCLUDE_SIMULATED_OPTION,
+    JSON_OPTION,
+    say_simulated_left_out,
+)
 from tensctl.errors import InputError, Problem, StoreError, TamperedRecord, UsageError
 from tensctl.journal import export as exports
 from tensctl.journal.anchor import Anchor
@@ -300,9 +305,7 @@ def export(
         help="One row per session, for a study (columns: docs/session-records.md); every "
         "session unless ID or --patient.",
     ),
-    include_simulated: bool = typer.Option(
-        False, "--include-simulated", help="With --per-session: simulator sessions too."
-    ),
+    include_simulated: bool = INCLUDE_SIMULATED_OPTION,
     fmt: str = typer.Option("json", "--format", help="json or csv."),
     output: Path | None = typer.Option(None, "--output", "-o", help="File (default: stdout)."),
     db: Path | None = DB_OPTION,
@@ -345,12 +348,13 @@ def export(
             text = exports.to_json(store, ids) if fmt == "json" else exports.to_csv(store, ids)
     if per_session and not headers:
         console.info("no sessions recorded: the table has its header only")
-    if left_out:
-        said = f"{left_out} simulated session(s) left out; --include-simulated to export them"
-        if ids:
-            console.info(said)
-        else:
-            console.warning(f"no session to export: {said}")
+    if left_out and not ids:
+        console.warning(
+            f"no session to export: the {left_out} session(s) asked for were on the simulator; "
+            "add --include-simulated to export them"
+        )
+    else:
+        say_simulated_left_out(left_out, "export")
     if output is None:
         print(text, end="" if text.endswith("\n") else "\n")
         return

@@ -44,7 +44,12 @@ def sim(
     log: Path | None = typer.Option(
         None, "--log", help="Write every command and output change as JSON lines to FILE."
     ),
-    serial: str = typer.Option("TS-0001", "--serial", help="Serial number the device reports."),
+    serial: str = typer.Option(
+        "SIM-0001",
+        "--serial",
+        help="Serial number the device reports (SIM- is put in front if it lacks it: the "
+        "host knows a simulator by it).",
+    ),
     control: Path | None = typer.Option(
         None, "--control", help="Take fault injections as JSON lines on a Unix socket at PATH."
     ),

@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 
 from tensctl.errors import InputError, Problem
 from tensctl.model.device import DeviceProfile, SerialSettings
+from tensctl.wire.simulator import is_simulator_serial
 
 
 @dataclass(frozen=True)
@@ -41,6 +42,12 @@ class DeviceInfo:
     watchdog_ms: float
     slew_step_ma: float
     slew_rate_ma_per_s: float
+
+    @property
+    def simulated(self) -> bool:
+        """The device says it is a simulator: its serial begins with ``SIM-``, which the
+        tensctl simulator reports on every transport and protocol and no real device does."""
+        return is_simulator_serial(self.serial)
 
     @classmethod
     def of_profile(cls, p: DeviceProfile, firmware: str, serial: str) -> DeviceInfo:

@@ -18,7 +18,12 @@ from tensctl.drivers.sciencemode2.link import Link
 from tensctl.drivers.sciencemode2.listing import IN_CALLBACK, STOPPED, ChannelList, refused
 from tensctl.drivers.sciencemode2.state import ChannelState
 from tensctl.model.device import DeviceProfile
-from tensctl.wire.sciencemode2 import GetStimulationMode, StimulationMode
+from tensctl.wire.sciencemode2 import (
+    GetStimulationMode,
+    SimIdentify,
+    SimIdentifyAck,
+    StimulationMode,
+)
 
 RESPONSE_S = 0.15  # the device answers within 100 ms (section 2.3); USB adds a little
 CONNECT_S = 4.0  # Init every 500 ms, after a previous host's session has timed out (≤ 3 s)
@@ -47,6 +52,7 @@ class DriverCore(Driver):
             self._link.connect(connect_s)
             self._list.stop("StopChannelListMode (connect)")
             self._check_start_mode()
+            self._serial = self._simulator_serial()
         except Exception:
             self._link.close()
             raise
@@ -62,12 +68,18 @@ class DriverCore(Driver):
                 "not controlling it"
             )
 
+    def _simulator_serial(self) -> str:
+        """ScienceMode2 has no identification command; the tensctl simulator answers one of
+        its own (``SimIdentify``) with its ``SIM-`` serial, a RehaStim2 answers it as every
+        unknown command (``UnknownCommand``, nothing else happens): no serial then."""
+        reply = self._link.request(SimIdentify, "SimIdentify (connect)")
+        return reply.serial if isinstance(reply, SimIdentifyAck) else ""
+
     # ---- identity and settings ---------------------------------------------------------
 
     def identify(self) -> DeviceInfo:
-        """The device has no identification command: the profile's limits."""
-        p = self.profile
-        return DeviceInfo.of_profile(p, "ScienceMode2", "")
+        """The profile's limits; a serial number only from the simulator (``SIM-…``)."""
+        return DeviceInfo.of_profile(self.profile, "ScienceMode2", self._serial)
 
     # ---- reports -----------------------------------------------------------------------
 

@@ -34,6 +34,8 @@ from tensctl.wire.sciencemode2.messages import (
     InitAck,
     Message,
     OtherCommand,
+    SimIdentify,
+    SimIdentifyAck,
     UnknownCommand,
     Watchdog,
 )
@@ -71,6 +73,8 @@ __all__ = [
     "PulseGroup",
     "RangeError",
     "Result",
+    "SimIdentify",
+    "SimIdentifyAck",
     "SinglePulse",
     "SinglePulseAck",
     "StartChannelListMode",

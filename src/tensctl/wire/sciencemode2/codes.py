@@ -30,6 +30,10 @@ class Command(IntEnum):
     SINGLE_PULSE = 36
     SINGLE_PULSE_ACK = 37
     STIMULATION_ERROR = 38
+    # not ScienceMode2: the tensctl simulator's own identity query (a RehaStim2 answers it
+    # with UnknownCommand, as it answers every command number it does not know; section 3)
+    SIM_IDENTIFY = 0xE0
+    SIM_IDENTIFY_ACK = 0xE1
 
 
 class Result(IntEnum):

@@ -15,6 +15,8 @@ from tensctl.wire.sciencemode2.messages import (
     InitAck,
     Message,
     OtherCommand,
+    SimIdentify,
+    SimIdentifyAck,
     UnknownCommand,
     Watchdog,
 )
@@ -48,6 +50,8 @@ MESSAGES: dict[int, type[Message]] = {
         SinglePulse,
         SinglePulseAck,
         StimulationError,
+        SimIdentify,
+        SimIdentifyAck,
     )
 }
 ACKS: dict[int, Callable[[int, int], Message]] = {

@@ -148,6 +148,38 @@ class GetStimulationModeAck(Message):
 
 
 @dataclass(frozen=True)
+class SimIdentify(Message):
+    """Not ScienceMode2: the tensctl simulator's identity query (command 0xE0). ScienceMode2
+    has no identification command, so the simulator answers this one with
+    :class:`SimIdentifyAck`; a RehaStim2 answers it with :class:`UnknownCommand` as it answers
+    every command number it does not know (section 3), and nothing else happens."""
+
+    COMMAND = Command.SIM_IDENTIFY
+
+
+@dataclass(frozen=True)
+class SimIdentifyAck(Message):
+    """Not ScienceMode2: the simulator's answer to :class:`SimIdentify`, result 0 and then
+    its serial number in ASCII (``SIM-…``, at most 32 bytes)."""
+
+    COMMAND = Command.SIM_IDENTIFY_ACK
+    SIZE = None
+    serial: str = ""
+
+    def data(self) -> bytes:
+        return b"\x00" + self.serial.encode("ascii", "replace")[:SIM_SERIAL_BYTES]
+
+    @classmethod
+    def parse(cls, packet_number: int, data: bytes) -> Message:
+        if not data or data[0] != Result.OK or len(data) > 1 + SIM_SERIAL_BYTES:
+            raise ValueError(f"{len(data)} data bytes, result {data[:1].hex() or 'none'}")
+        return cls(packet_number, data[1:].decode("ascii"))
+
+
+SIM_SERIAL_BYTES = 32
+
+
+@dataclass(frozen=True)
 class OtherCommand:
     """A valid packet with a command number not modelled here (MOTOmed, or unknown)."""
 
