@@ -245,6 +245,13 @@ def test_titration_says_what_to_ask_and_shows_the_marks(dev: Device) -> None:
     s.close()
 
 
+def test_the_dose_on_screen_leaves_titration_out_as_the_record_does(dev: Device) -> None:
+    s, screen = titrating(dev)  # up to N at 18 mA, all while titrating
+    assert all(d.peak_ma == 0 and d.stimulated_min == 0 for d in screen.dose())
+    s.emergency_stop("Esc")
+    s.close()
+
+
 def test_the_last_titration_comes_from_the_store(tmp_path: Path) -> None:
     store = Store(tmp_path / "s.sqlite3")
     with tensctl.connect("sim://", virtual=True, journal=store) as dev:

@@ -86,16 +86,19 @@ class Screen:
     reminder: str | None = None  # until the next key
     confirming: dict[int, Mapping[Threshold, float]] | None = None  # after SC2: Enter/Esc
     reference: str | None = None  # the patient's last titration
-    telemetry: list[dict[str, Any]] = field(default_factory=list)
+    # the telemetry summaries and state changes, as the dose of the record counts them
+    # (what is written while a channel is titrated is not dose)
+    dose_events: list[dict[str, Any]] = field(default_factory=list)
     _dose: tuple[int, list[ChannelDose]] = (0, [])
 
     def on_event(self, event: SessionEvent, end_reason: str = "") -> bool:
         """Take in one session event (``end_reason``: the session's, as the event came);
         True when it must ring the bell (a fault, a reminder)."""
-        if event.kind == "telemetry":
-            self.telemetry.append(
-                {"kind": "telemetry", "elapsed_s": event.elapsed_s, "data": event.data}
+        if event.kind in ("telemetry", "state"):
+            self.dose_events.append(
+                {"kind": event.kind, "elapsed_s": event.elapsed_s, "data": event.data}
             )
+        if event.kind == "telemetry":
             return False
         if event.kind == "reminder":
             message = str(event.data.get("message") or event.data.get("what", "reminder"))
@@ -117,9 +120,9 @@ class Screen:
         """The dose so far from the telemetry summaries (worked out again only when new
         ones came), as the session record will have it."""
         count, doses = self._dose
-        if count != len(self.telemetry):
-            doses = delivered_dose(list(self.telemetry))
-            self._dose = (len(self.telemetry), doses)
+        if count != len(self.dose_events):
+            doses = delivered_dose(list(self.dose_events))
+            self._dose = (len(self.dose_events), doses)
         return doses
 
 
