@@ -514,5 +514,5 @@ def test_verify_result_kept_in_a_file_and_diagnostics_apart(
         timeout=60,
     )
     assert exported.stdout.splitlines()[0].startswith("session_id,patient,")
-    assert "left out: 3 session(s) on the simulator" in exported.stderr
-    assert "left out" not in exported.stdout
+    assert "the 3 session(s) asked for were on the simulator" in exported.stderr
+    assert "simulator" not in exported.stdout
