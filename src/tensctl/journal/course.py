@@ -38,6 +38,7 @@ from tensctl.journal.summary import (
     SIT_ORDER,
     TREND_MIN_DAYS,
     TREND_MIN_SESSIONS,
+    before_after,
     intensity_trend_ma_per_week,
     mean_intensity_ma,
     pain_change,
@@ -181,14 +182,6 @@ def _rating(value: Any) -> str:
     return "—" if value is None else f"{float(value):g}"
 
 
-def _before_after(summary: Mapping[str, Any], key: str) -> str:
-    found = summary["outcomes"]
-    before, after = found.get("before", {}).get(key), found.get("after", {}).get(key)
-    if before is None and after is None:
-        return "—"
-    return f"{_rating(before)} → {_rating(after)}"
-
-
 def _relief_text(summary: Mapping[str, Any]) -> str:
     fraction = relief_fraction(summary)
     if fraction is None:
@@ -328,10 +321,10 @@ def _pain_section(
                     _session_name(s),
                     local_text(str(s.summary["started_utc"])),
                     str(s.summary["protocol"]),
-                    _before_after(s.summary, "pain_rest"),
+                    before_after(s.summary, "pain_rest"),
                     _relief_text(s.summary),
-                    _before_after(s.summary, "pain_movement"),
-                    _before_after(s.summary, "fatigue"),
+                    before_after(s.summary, "pain_movement"),
+                    before_after(s.summary, "fatigue"),
                     str(s.summary["end_reason"]).replace("_", " "),
                 ]
                 for s in ordered

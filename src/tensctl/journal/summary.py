@@ -275,3 +275,17 @@ def pain_change(summary: Mapping[str, Any], key: str = "pain_rest") -> float | N
     if before is None or after is None:
         return None
     return float(after) - float(before)
+
+
+def before_after(summary: Mapping[str, Any], key: str) -> str:
+    """A rating before → after the session as a person reads it (``6 → 3``; ``—`` for one
+    not given, and alone when neither was)."""
+    found = summary["outcomes"]
+    before, after = found.get("before", {}).get(key), found.get("after", {}).get(key)
+    if before is None and after is None:
+        return "—"
+
+    def said(value: Any) -> str:
+        return "—" if value is None else f"{float(value):g}"
+
+    return f"{said(before)} → {said(after)}"
