@@ -385,20 +385,25 @@ def _note_and_correction(cli: Any, store_path: Path) -> None:
     row = json.loads(cli("sessions", "export", "--per-session", "3", "--include-simulated").out)[
         "sessions"
     ][0]
-    assert (row["notes_count"], row["notes"], row["amended"]) == (
-        1,
-        ["redness gone after 10 min"],
-        True,
-    )
+    assert (row["notes_count"], row["amended"]) == (1, True)
+    (noted_row,) = row["notes"]
+    assert (noted_row["text"], noted_row["operator"]) == ("redness gone after 10 min", "dr-a")
+    assert noted_row["time_utc"] == note["time_utc"]
     assert row["pain_rest_after"] == 1 and row["pain_rest_change"] == -5
     table = cli(
         "sessions", "export", "--per-session", "3", "--include-simulated", "--format", "csv"
     )
     (cells,) = csv.DictReader(io.StringIO(table.out))
-    assert cells["notes"] == "redness gone after 10 min" and cells["amended"] == "true"
+    assert cells["notes"] == "redness gone after 10 min (dr-a)" and cells["amended"] == "true"
     assert "pain_rest 3 -> 1; reason: re-rated; by dr-b" in cells["corrections"]
     events = json.loads(cli("sessions", "export", "3").out)["sessions"][0]
     assert [n["text"] for n in events["summary"]["notes"]] == ["redness gone after 10 min"]
+    page = store_path.parent / "report.html"
+    made = cli("sessions", "report", "3", "-o", str(page))
+    assert made.code == 0, made.err
+    html = page.read_text(encoding="utf-8")
+    assert "redness gone after 10 min" in html and "dr-a" in html
+    assert "re-rated" in html and "dr-b" in html and "FAILS VERIFICATION" not in html
     ok = cli("sessions", "verify")
     assert ok.code == 0 and ok.out.splitlines()[-1].startswith("intact: 3 sessions")
     conn = sqlite3.connect(store_path)
@@ -413,6 +418,13 @@ def _note_and_correction(cli: Any, store_path: Path) -> None:
     assert bad.code == 10
     assert f"first bad record: session 3 event {note['seq']}" in bad.err
     assert bad.out.splitlines()[0].startswith(f"session 3 event {note['seq']}: hash mismatch")
+    # the report of a changed record says so at its top, and exits as verify does
+    told = cli("sessions", "report", "3", "-o", str(page))
+    assert told.code == 10 and "fails verification" in told.err
+    html = page.read_text(encoding="utf-8")
+    assert html.index("THIS RECORD FAILS VERIFICATION") < html.index("<h1>")
+    assert f"event {note['seq']} hash mismatch" in html
+    assert cli("sessions", "report", "2", "-o", str(page)).code == 0  # the others still hold
 
 
 def test_notes_are_refused_where_they_cannot_go(cli: Any, _session_store: Path) -> None:

@@ -27,7 +27,7 @@ from tensctl.journal.recorder import default_operator
 from tensctl.journal.store import Store
 from tensctl.journal.summary import end_reason_words, summarise
 from tensctl.journal.summary import outcomes as summary_outcomes
-from tensctl.journal.verify import Verification
+from tensctl.journal.verify import Verification, verify_session
 from tensctl.journal.verify import verify as verify_store
 from tensctl.model.outcomes import outcome_event, parse_outcome_text, recorded_outcomes
 
@@ -541,5 +541,20 @@ def report(
         header = store.session(session_id)
         events = store.events(session_id)
         store_version = version(store.conn)
-    render_report(header, events, output, store_version)
+        failed = [
+            f.message if f.seq is None else f"event {f.seq} {f.message}"
+            for f in verify_session(store, session_id)
+        ]
+    render_report(header, events, output, store_version, failed)
+    if failed:
+        raise TamperedRecord(
+            [
+                Problem(
+                    f"the record of session {session_id} fails verification ({failed[0]}); "
+                    f"the report written to {output} says so at its top — tensctl sessions "
+                    "verify names every changed record",
+                    str(output),
+                )
+            ]
+        )
     console.success(f"report of session {session_id} written to {output}")

@@ -71,7 +71,7 @@ Block = Heading | Paragraph | Fields | Table | Figure
 class Document:
     title: str
     subtitle: str = ""
-    banner: str = ""  # shown above everything in alert colour, e.g. SIMULATED
+    banner: str = ""  # shown above everything in alert colour, e.g. SIMULATED; a line each
     created_utc: str = ""  # the PDF's creation date (the record's time: same record, same bytes)
     blocks: list[Block] = field(default_factory=list)
 
@@ -158,8 +158,8 @@ def to_html(document: Document) -> str:
         '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">',
         f"<title>{html.escape(document.title)}</title><style>{_STYLE}</style></head><body>",
     ]
-    if document.banner:
-        parts.append(f'<div class="banner">{_esc(document.banner)}</div>')
+    for line in filter(None, document.banner.split("\n")):
+        parts.append(f'<div class="banner">{_esc(line)}</div>')
     parts.append(f"<h1>{_esc(document.title)}</h1>")
     if document.subtitle:
         parts.append(f'<p class="subtitle">{_esc(document.subtitle)}</p>')
@@ -246,9 +246,11 @@ def to_pdf(document: Document) -> bytes:
         pdf.set_fill_color(*_RED)
         pdf.set_text_color(255, 255, 255)
         pdf.set_font(_FONT, "B", size=10)
-        pdf.multi_cell(0, 7, f" {document.banner}", fill=True, new_x="LMARGIN", new_y="NEXT")
+        for line in filter(None, document.banner.split("\n")):
+            pdf.multi_cell(0, 7, f" {line}", fill=True, new_x="LMARGIN", new_y="NEXT")
+            pdf.ln(1)
         pdf.set_fill_color(255, 255, 255)
-        pdf.ln(2)
+        pdf.ln(1)
     _line(pdf, document.title, 15, bold=True)
     if document.subtitle:
         _line(pdf, document.subtitle, 9, colour=_GREY)

@@ -71,11 +71,13 @@ def render_report(
     events: Sequence[Event],
     path: Path,
     store_version: int | None = None,
+    failed_checks: Sequence[str] = (),
 ) -> Path:
     """Write the report of one session (its store header and parsed events) to ``path``;
     the format follows the suffix: .html or .pdf (the whole report), .png or .svg (the
-    plot alone). ``store_version``: the store's schema version, for the technical record.
-    Returns ``path``."""
+    plot alone). ``store_version``: the store's schema version, for the technical record;
+    ``failed_checks``: what verifying this session's record found (each in words) — the
+    report then says at its top that the record fails verification. Returns ``path``."""
     path = Path(path)
     kind = path.suffix.lower()
     if kind not in SUFFIXES:
@@ -84,7 +86,9 @@ def render_report(
     figure = session_figure(header, events)
     try:
         if kind in (".html", ".pdf"):
-            return write_document(build_document(header, events, figure, store_version), path)
+            return write_document(
+                build_document(header, events, figure, store_version, failed_checks), path
+            )
         try:
             if kind == ".png":
                 figure.savefig(path, format="png", dpi=DPI)
@@ -179,8 +183,10 @@ def build_document(
     events: Sequence[Event],
     figure: Any,
     store_version: int | None = None,
+    failed_checks: Sequence[str] = (),
 ) -> Document:
-    """The whole report as a document (the plot given as ``figure``)."""
+    """The whole report as a document (the plot given as ``figure``); ``failed_checks``
+    (what verifying the record found) head it, so a changed record is never read as sound."""
     simulated = bool(header.get("simulated"))
     protocol = _protocol(header)
     title = (
@@ -194,11 +200,15 @@ def build_document(
             short_end_words(header.get("end_reason")),
         ]
     )
-    banner = (
-        "SIMULATED — recorded on a simulator: no patient received this stimulation"
-        if simulated
-        else ""
-    )
+    warnings = []
+    if failed_checks:
+        warnings.append(
+            "THIS RECORD FAILS VERIFICATION — it was changed after it was written, so what "
+            f"follows cannot be relied on: {'; '.join(failed_checks)}"
+        )
+    if simulated:
+        warnings.append("SIMULATED — recorded on a simulator: no patient received this stimulation")
+    banner = "\n".join(warnings)
     doc = Document(
         title, subtitle, banner, str(header.get("ended_utc") or header.get("started_utc") or "")
     )
