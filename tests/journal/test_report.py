@@ -478,7 +478,7 @@ def test_an_interrupted_session_says_so(tmp_path: Path) -> None:
 
 def test_a_pause_is_drawn_as_long_as_it_lasted_with_nothing_delivered(tmp_path: Path) -> None:
     """In real time (the session's own time stands still in a pause; the wall clock does
-    not): a pause of 2 s is a hatched band 2 s wide, delivered 0 mA across it."""
+    not): a pause of 2 s is a shaded band 2 s wide, delivered 0 mA across it."""
     db = tmp_path / "s.sqlite3"
     short = Path(__file__).resolve().parents[1] / "data" / "protocols" / "e2e-short.yaml"
     with tensctl.connect("sim://", journal=db) as dev, dev.session(short, screened=True) as s:

@@ -223,7 +223,7 @@ def build_document(
         Figure(
             figure,
             "Delivered (solid) and target (dotted) amplitude per channel; phases as bands, "
-            "pauses hatched, thresholds and the ceiling as horizontal lines, adjustments as "
+            "pauses shaded amber, thresholds and the ceiling as horizontal lines, adjustments as "
             "triangles (close ones summarised in one label), faults and stops in red.",
         ),
     )
