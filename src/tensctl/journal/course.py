@@ -142,25 +142,29 @@ class Day:
     real_s: float
     simulated_s: float
     cap_s: float | None  # the strictest cap of the day's sessions
+    over: bool = False  # a session took the day's minutes past its own protocol's cap
 
     def over_cap(self) -> bool:
-        """The cap counts real and simulated sessions apart: over it on either."""
-        if self.cap_s is None:
-            return False
-        return round(self.real_s) > self.cap_s or round(self.simulated_s) > self.cap_s
+        """Over the cap as a session is held to it: the day's minutes up to and including a
+        session (real and simulated counted apart) past that session's own protocol's cap.
+        A day of several protocols is not held to the strictest one."""
+        return self.over
 
 
 def days(sessions: Iterable[CourseSession]) -> list[Day]:
     """Stimulated time per local calendar day (the daily cap's day), by kind of device."""
     by_day: dict[date, list[CourseSession]] = {}
-    for s in sessions:
+    for s in sorted(sessions, key=lambda s: s.started):
         by_day.setdefault(s.day, []).append(s)
     out = []
     for day, found in sorted(by_day.items()):
+        used = {False: 0.0, True: 0.0}  # real, simulated: each against its own kind
+        over = False
+        for s in found:
+            used[s.simulated] += round(s.summary["stimulated_s"])
+            over = over or (s.cap_s is not None and used[s.simulated] > s.cap_s)
         caps = [s.cap_s for s in found if s.cap_s is not None]
-        real = sum(round(s.summary["stimulated_s"]) for s in found if not s.simulated)
-        sim = sum(round(s.summary["stimulated_s"]) for s in found if s.simulated)
-        out.append(Day(day, len(found), float(real), float(sim), min(caps) if caps else None))
+        out.append(Day(day, len(found), used[False], used[True], min(caps) if caps else None, over))
     return out
 
 
