@@ -480,8 +480,8 @@ def test_show_last_is_the_newest_and_says_how_it_ended(cli: Any, store_path: Pat
     assert "\nend        stopped by the operator\nlength     0.1 min (" in last.out
     assert "stopped_by_user" not in last.out
     assert (
-        "\nend        completed\nlength     15.1 min (15.0 min stimulated)"
-        in cli("sessions", "show", "2").out
+        "\nend        completed\nlength     15.1 min "
+        "(15.0 min in stimulation, what the daily cap counts)" in cli("sessions", "show", "2").out
     )
     word = cli("sessions", "show", "newest")
     assert word.code == 3 and "ID: expected a session number or 'last', found 'newest'" in word.err

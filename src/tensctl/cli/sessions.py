@@ -23,6 +23,7 @@ from tensctl.journal import export as exports
 from tensctl.journal.anchor import Anchor
 from tensctl.journal.anchor import read as read_anchors
 from tensctl.journal.clock import local_text, local_time, zone_name
+from tensctl.journal.dose import measured
 from tensctl.journal.recorder import default_operator
 from tensctl.journal.store import Store
 from tensctl.journal.summary import end_reason_words, summarise
@@ -168,7 +169,10 @@ def show(
     out.print(f"started    {_local(header['started_utc'])}    ended {_local(header['ended_utc'])}")
     out.print(f"end        {escape(end_reason_words(header['end_reason']))}")
     stimulated = _minutes(summary["stimulated_s"])
-    out.print(f"length     {_minutes(summary['duration_s'])} ({stimulated} stimulated)")
+    out.print(
+        f"length     {_minutes(summary['duration_s'])} "
+        f"({stimulated} in stimulation, what the daily cap counts)"
+    )
     out.print(f"protocol   sha256 {header['protocol_sha256'][:16]}…")
     for key in ("thresholds_ma", "targets_ma", "ceilings_ma"):
         if summary[key]:
@@ -181,7 +185,7 @@ def show(
             out.print(f"[red]fault[/]      {when}: {said}")
     if summary["adjustments"]:
         out.print(f"adjusted   {len(summary['adjustments'])} time(s)")
-    _dose_table(summary["dose"])
+    _dose_table(summary["dose"], measured(events))
     _outcome_table(summary["outcomes"])
     _notes(summary["notes"])
     _corrections(summary["corrections"])
@@ -244,10 +248,10 @@ def _per_channel(values: dict[str, Any]) -> str:
     return "; ".join(f"ch{ch}: {fmt(v)}" for ch, v in values.items())
 
 
-def _dose_table(dose: list[dict[str, Any]]) -> None:
+def _dose_table(dose: list[dict[str, Any]], measured_current: bool = True) -> None:
     if not dose:
         return console.out.print("dose       none delivered")
-    table = Table("ch", "stimulated", "mean mA", "peak mA", "charge µC", "at target", box=None)
+    table = Table("ch", "output on", "mean mA", "peak mA", "charge µC", "at target", box=None)
     for d in dose:
         table.add_row(
             str(d["channel"]),
@@ -258,6 +262,11 @@ def _dose_table(dose: list[dict[str, Any]]) -> None:
             f"{d['at_target_min']:.1f} min",
         )
     console.out.print(table)
+    if not measured_current:
+        console.out.print(
+            "           the device does not measure its current: mA as commanded, "
+            "pulses and charge estimated"
+        )
 
 
 def _outcome_table(found: dict[str, dict[str, Any]]) -> None:

@@ -33,7 +33,7 @@ from tensctl.journal.document import (
     figure_svg,
     write_document,
 )
-from tensctl.journal.dose import ChannelDose, delivered_dose
+from tensctl.journal.dose import ChannelDose, delivered_dose, measured
 from tensctl.journal.session_plot import DPI, FAULT_WORDS, session_figure
 from tensctl.journal.summary import SIT_ORDER, duration_s, stimulated_s
 
@@ -51,7 +51,7 @@ PAIN = (("pain_rest", "pain at rest"), ("pain_movement", "pain on movement"))
 ADVERSE_WORDS = {"skin_irritation": "skin irritation", "burn": "burn", "other": "other"}
 DOSE_COLUMNS = (
     "channel",
-    "stimulated (min)",
+    "output on (min)",
     "mean (mA)",
     "peak (mA)",
     "at target (min)",
@@ -282,7 +282,10 @@ def _who_what_when(
 
 def _duration(events: Sequence[Event]) -> str:
     total, on = duration_s(events), stimulated_s(events)
-    return f"{_minutes(total)} of session time, {_minutes(on)} stimulating (pauses excluded)"
+    return (
+        f"{_minutes(total)} of session time, {_minutes(on)} in stimulation (ramping up and "
+        "stimulating, what the daily cap counts; pauses excluded)"
+    )
 
 
 # ---- titration ------------------------------------------------------------------------------
@@ -351,7 +354,11 @@ def _dose(events: Sequence[Event]) -> list[Paragraph | Table]:
         Paragraph(
             "From the device's telemetry: time with output on, time-weighted mean and peak "
             "of the delivered amplitude, time at the target, and the device's charge and "
-            "pulse counters. Titration is not counted.",
+            "pulse counters. Titration is not counted."
+            if measured(events)
+            else "This device does not measure its current: the amplitudes are what was "
+            "commanded while it reported the channel running, and the pulses and charge are "
+            "the host's estimate from the commanded pulse. Titration is not counted.",
             "muted",
         ),
     ]
