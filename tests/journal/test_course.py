@@ -205,7 +205,7 @@ def test_the_course_has_every_section_with_the_recorded_values(
         # pain: 6 → 3 and 6 → 4 are a responder's fall (50 %, 33 %), 6 → 5 is not (17 %)
         assert "6 → 3 -50 % (responder)" in text and "6 → 4 -33 % (responder)" in text
         assert "6 → 5 -17 %" in text and "6 → 5 -17 % (responder)" not in text
-        assert "6 → 5 -17 % 7 → 7 4 → 4 stopped by user" in text  # the end in words
+        assert "6 → 5 -17 % 7 → 7 4 → 4 stopped" in text  # the end in words
         assert "4 of 5 session(s) on real devices rated before and after" in text
         # minutes per day against the 2 h cap: 30 + 10 on the first day, one 30 the others
         assert "2026-03-02 2 40 120 yes" in text and "2026-03-05 1 30 120 yes" in text

@@ -294,7 +294,13 @@ def test_a_titrated_session_shows_thresholds_notes_amendments_and_the_pause(
 ENDINGS = [
     ("stopped", "stopped by the operator (ramped down to 0)", "1:40", "stopped by the operator"),
     ("emergency", "emergency stop (every output to 0 at once)", "0:20", "emergency stop: patient"),
-    ("fault", "fault: electrode off — every output was taken to 0", "0:05", "fault: electrode off"),
+    (
+        "fault",
+        "fault: an electrode came off or lost contact (open circuit); channel 1: load above "
+        "10,000 Ω — every output was taken to 0",
+        "0:05",
+        "fault: an electrode came off or lost contact (open circuit)",
+    ),
 ]
 
 

@@ -339,6 +339,28 @@ def test_end_reasons_read_as_words(code: str | None, words: str) -> None:
     assert end_reason_words(code) == words
 
 
+def test_a_fault_the_device_reported_is_said_by_what_it_found() -> None:
+    """The electrode-off a RehaStim2 or the simulator reports arrives as rule
+    ``device_fault`` with the driver's flag names: said in words, never ``open_circuit``."""
+    from tensctl.journal.summary import fault_label, fault_words, session_end_words
+
+    reported = {"rule": "device_fault", "message": "channel 1 reported open_circuit, peel"}
+    said = fault_words(reported)
+    assert said == (
+        "channel 1: an electrode came off or lost contact (open circuit); an electrode "
+        "peeling off (impedance rising), as the device reported"
+    )
+    events = [{"kind": "fault", "data": reported}]
+    assert session_end_words("fault:device_fault", events) == f"fault: {said}"
+    assert session_end_words("fault:device_fault", []) == "fault: the device reported a fault"
+    assert fault_label(reported) == "electrode off"
+    assert fault_words({"rule": "over_current", "message": "channel 2: 31 mA"}) == (
+        "current above the allowed limit; channel 2: 31 mA"
+    )
+    odd = {"rule": "device_fault", "message": "device reported something_new"}
+    assert fault_words(odd) == "device: something new, as the device reported"
+
+
 def test_a_note_and_a_correction_show_export_and_verify(
     cli: Any, store_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -31,6 +31,7 @@ from tensctl.journal.summary import (
     last_titration,
     mean_intensity_ma,
     pain_change,
+    short_end_words,
     summarise,
 )
 
@@ -175,7 +176,7 @@ def _table(summaries: list[dict[str, Any]]) -> Table:
             "—" if r["mean_ma"] is None else f"{r['mean_ma']:.1f}",
             before_after(s, "pain_rest"),
             before_after(s, "pain_movement"),
-            escape(r["end_reason"]),
+            escape(short_end_words(r["end_reason"])),
         )
     return table
 

@@ -26,7 +26,12 @@ from tensctl.journal.clock import local_text, local_time, zone_name
 from tensctl.journal.dose import measured
 from tensctl.journal.recorder import default_operator
 from tensctl.journal.store import Store
-from tensctl.journal.summary import end_reason_words, summarise
+from tensctl.journal.summary import (
+    fault_words,
+    session_end_words,
+    short_end_words,
+    summarise,
+)
 from tensctl.journal.summary import outcomes as summary_outcomes
 from tensctl.journal.verify import Verification, verify_session
 from tensctl.journal.verify import verify as verify_store
@@ -108,7 +113,7 @@ def list_sessions(
                 escape(r["patient"] or "—"),
                 escape(r["protocol"]),
                 f"{r['duration_s'] / 60:.1f}",
-                escape(_short_end(r["end_reason"])),
+                escape(short_end_words(r["end_reason"])),
                 "[yellow]SIM[/]" if r["simulated"] else "",
             )
         if rows:
@@ -120,23 +125,6 @@ def list_sessions(
         console.info(f"showing {len(shown)} of {len(headers)}{whose}; --limit 0 for all")
     if not as_json and any(r["simulated"] for r in rows):
         console.info("SIM: recorded on a simulator, not delivered to a person")
-
-
-SHORT_ENDS = {
-    "stopped_by_user": "stopped",
-    "emergency_stop": "emergency stop",
-    "interrupted": "interrupted",
-}
-
-
-def _short_end(code: str) -> str:
-    """The end reason for a table, short (``show`` says it in full): a fault by its rule."""
-    kind, _, detail = code.partition(":")
-    if kind == "fault":
-        return "fault: " + detail.replace("_", " ")
-    if kind in ("refused", "controller_lost"):
-        return kind.replace("_", " ")
-    return SHORT_ENDS.get(code) or end_reason_words(code)
 
 
 @sessions_app.command(
@@ -167,7 +155,7 @@ def show(
     device = f"{h['device_model']} {h['device_serial']}, firmware {h['firmware']}"
     out.print(f"device     {device}" + ("  [yellow](simulated)[/]" if header["simulated"] else ""))
     out.print(f"started    {_local(header['started_utc'])}    ended {_local(header['ended_utc'])}")
-    out.print(f"end        {escape(end_reason_words(header['end_reason']))}")
+    out.print(f"end        {escape(session_end_words(header['end_reason'], events))}")
     stimulated = _minutes(summary["stimulated_s"])
     out.print(
         f"length     {_minutes(summary['duration_s'])} "
@@ -179,8 +167,7 @@ def show(
             out.print(f"{key[:-3]:<10} {_per_channel(summary[key])}")
     for e in events:
         if e["kind"] == "fault":
-            rule = str(e["data"].get("rule", "")).replace("_", " ")
-            said = escape(f"{e['data'].get('message', '')} ({rule})")
+            said = escape(fault_words(e["data"]))
             when = f"{_local(e['time_utc'])}, {e['elapsed_s']:.0f} s in"
             out.print(f"[red]fault[/]      {when}: {said}")
     if summary["adjustments"]:

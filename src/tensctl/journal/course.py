@@ -42,6 +42,7 @@ from tensctl.journal.summary import (
     intensity_trend_ma_per_week,
     mean_intensity_ma,
     pain_change,
+    short_end_words,
     summarise,
 )
 
@@ -329,7 +330,7 @@ def _pain_section(
                     _relief_text(s.summary),
                     before_after(s.summary, "pain_movement"),
                     before_after(s.summary, "fatigue"),
-                    str(s.summary["end_reason"]).replace("_", " "),
+                    short_end_words(s.summary["end_reason"]),
                 ]
                 for s in ordered
             ],

@@ -34,8 +34,16 @@ from tensctl.journal.document import (
     write_document,
 )
 from tensctl.journal.dose import ChannelDose, delivered_dose, measured
-from tensctl.journal.session_plot import DPI, FAULT_WORDS, session_figure
-from tensctl.journal.summary import SIT_ORDER, duration_s, stimulated_s
+from tensctl.journal.session_plot import DPI, session_figure
+from tensctl.journal.summary import (
+    SIT_ORDER,
+    duration_s,
+    end_reason_words,
+    fault_label,
+    fault_words,
+    session_end_words,
+    stimulated_s,
+)
 
 Event = Mapping[str, Any]
 SUFFIXES = (".html", ".pdf", ".png", ".svg")
@@ -136,30 +144,28 @@ def _time_of_day(stamp: Any) -> str:
     return f"{when.strftime('%H:%M:%S')} {zone_name(when)}" if when is not None else "—"
 
 
-def _fault_words(rule: str) -> str:
-    return FAULT_WORDS.get(rule, rule.replace("_", " "))
-
-
-def end_words(reason: str | None) -> str:
-    """How a session ended, in words."""
+def end_words(header: Mapping[str, Any], events: Sequence[Event]) -> str:
+    """How a session ended, in words (a fault by what its fault event says)."""
+    reason = header.get("end_reason")
     if not reason:
         return "not ended (still running, or its end not recorded)"
     if reason in END_WORDS:
         return END_WORDS[reason]
     if reason.startswith("fault:"):
-        rule = reason.removeprefix("fault:")
-        return f"fault: {_fault_words(rule)} — every output was taken to 0"
+        return f"{session_end_words(reason, events)} — every output was taken to 0"
     if reason.startswith("refused:"):
         return f"refused before any stimulation: {reason.removeprefix('refused:').strip()}"
-    return reason.replace("_", " ")
+    return str(end_reason_words(reason))
 
 
-def short_end_words(reason: str | None) -> str:
+def short_end_words(reason: str | None, events: Sequence[Event] = ()) -> str:
     """How a session ended, in a few words (the subtitle)."""
     if not reason:
         return "not ended"
     if reason.startswith("fault:"):
-        return f"fault: {_fault_words(reason.removeprefix('fault:'))}"
+        rule = reason.removeprefix("fault:")
+        faults = [e["data"] for e in events if e["kind"] == "fault"]
+        return f"fault: {fault_label(next(iter(faults), {'rule': rule}))}"
     if reason.startswith("refused:"):
         return "refused before any stimulation"
     short = {
@@ -197,7 +203,7 @@ def build_document(
             f"patient {header.get('patient_id') or '— (none named)'}",
             local_text(header.get("started_utc")),
             _minutes(duration_s(events)),
-            short_end_words(header.get("end_reason")),
+            short_end_words(header.get("end_reason"), events),
         ]
     )
     warnings = []
@@ -269,7 +275,7 @@ def _who_what_when(
         ("started", local_text(header.get("started_utc"))),
         ("ended", local_text(header.get("ended_utc"))),
         ("duration", _duration(events)),
-        ("how it ended", end_words(header.get("end_reason"))),
+        ("how it ended", end_words(header, events)),
         ("operator", str(header.get("operator") or "—")),
         ("device", device),
     ]
@@ -514,8 +520,7 @@ def _interruptions(header: Mapping[str, Any], events: Sequence[Event]) -> Table:
                 rows.append([_when(e), "stopped by the operator: ramping down to 0"])
                 stopping = False  # the first ramp down is the stop
         elif kind == "fault":
-            rule = str(d.get("rule", ""))
-            rows.append([_when(e), f"fault: {_fault_words(rule)} ({d.get('message', '')})"])
+            rows.append([_when(e), f"fault: {fault_words(d)}"])
         elif kind == "stop":
             rows.append([_when(e), f"emergency stop: {d.get('reason', '—')}"])
         elif kind == "warning" and d.get("rule") in ("resume", "reset", "daily_cap", "ceiling"):
@@ -523,9 +528,9 @@ def _interruptions(header: Mapping[str, Any], events: Sequence[Event]) -> Table:
     reason = str(header.get("end_reason") or "")
     closed = [e for e in events if e["kind"] == "closed"]
     if reason == "interrupted" and closed:
-        rows.append([_when(closed[-1]), end_words(reason)])
+        rows.append([_when(closed[-1]), end_words(header, events)])
     if reason.startswith("refused:") and closed:
-        rows.append([_when(closed[-1]), end_words(reason)])
+        rows.append([_when(closed[-1]), end_words(header, events)])
     return Table(
         ["when (session time)", "what"], rows, empty="none: the session ran without interruption"
     )

@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 
 from tensctl.errors import MissingExtra
 from tensctl.journal.dose import delivered_ma, session_telemetry
+from tensctl.journal.summary import fault_label
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
@@ -36,18 +37,6 @@ WIDTH_IN, PANEL_IN, FRAME_IN = 10.0, 2.7, 1.3
 LABEL_GAP_PX = 6.0
 ADJUST_LANE_Y, EVENT_LANE_Y, PHASE_LANE_Y = 0.86, 0.03, 0.975
 THRESHOLD_STYLE = {"ST": ":", "SC1": "--", "N": "-.", "SC2": (0, (5, 2, 1, 2))}
-FAULT_WORDS = {
-    "open_circuit": "electrode off",
-    "peel": "electrode peeling",
-    "compliance": "poor electrode contact",
-    "over_current": "over current",
-    "mismatch": "output not as commanded",
-    "host_watchdog": "controller too slow",
-    "record": "record could not be written",
-    "link_lost": "device link lost",
-    "device_session": "device restarted",
-    "device": "device error",
-}
 PAUSE_MIN_FRACTION = 0.004  # a pause too short to see is still drawn this wide
 # solid, not hatched: a hatch is lost when the PDF places the plot's SVG
 PAUSE_STYLE: dict[str, Any] = {"facecolor": "#f0b429", "alpha": 0.35, "linewidth": 0}
@@ -166,8 +155,7 @@ def _marks(events: Sequence[Event], time: Timebase, end_reason: str) -> list[tup
     for e in events:
         data = e["data"]
         if e["kind"] == "fault":
-            rule = str(data.get("rule", ""))
-            marks.append((time.at(e), f"fault: {FAULT_WORDS.get(rule, rule.replace('_', ' '))}"))
+            marks.append((time.at(e), f"fault: {fault_label(data)}"))
         elif e["kind"] == "stop":
             marks.append((time.at(e), "emergency stop"))
         elif e["kind"] == "state" and data.get("state") == "ramping_down" and stopped:
