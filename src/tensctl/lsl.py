@@ -83,13 +83,25 @@ class LslOptions:
     both streams (LSL delivers only what is published after an inlet connects)."""
 
 
+def describe_config() -> str:
+    """Where the streams can be seen from, in words, for the person who runs a session."""
+    given = os.environ.get(CONFIG_ENV)
+    if not given or Path(given) == _own_config():
+        return "on this machine only (set LSLAPICFG to a liblsl configuration to reach a network)"
+    return f"as {given} configures it ({CONFIG_ENV})"
+
+
+def _own_config() -> Path:
+    return platformdirs.user_cache_path("tensctl", appauthor=False) / "lsl-machine.cfg"
+
+
 def config_path() -> Path:
     """The liblsl configuration in force: ``LSLAPICFG``, or tensctl's own machine-only one,
     written (and ``LSLAPICFG`` set to it) when that is unset."""
     given = os.environ.get(CONFIG_ENV)
     if given:
         return Path(given)
-    path = platformdirs.user_cache_path("tensctl", appauthor=False) / "lsl-machine.cfg"
+    path = _own_config()
     try:
         if not path.is_file() or path.read_text(encoding="utf-8") != MACHINE_CONFIG:
             path.parent.mkdir(parents=True, exist_ok=True)
@@ -139,6 +151,9 @@ class SessionStreams:
         self.set_ma = {ch: 0.0 for ch in self.channels}
         self.virtual = bool(getattr(clock, "virtual", False))
         self.problem: str | None = None
+        self.recorder_connected: bool | None = None
+        """Whether a recorder connected to both streams within the wait (``None``: none
+        waited for)."""
         self.warn: Callable[[str], None] | None = None
         self._lock = threading.Lock()
         self._closed = False
@@ -208,10 +223,11 @@ class SessionStreams:
     def wait_for_recorder(self, timeout_s: float) -> bool:
         """Wait up to ``timeout_s`` (real seconds) for an inlet on both streams."""
         end = time.monotonic() + timeout_s
-        for outlet in (self.markers, self.amplitude):
-            if not outlet.wait_for_consumers(max(0.0, end - time.monotonic())):
-                return False
-        return True
+        self.recorder_connected = all(
+            outlet.wait_for_consumers(max(0.0, end - time.monotonic()))
+            for outlet in (self.markers, self.amplitude)
+        )
+        return self.recorder_connected
 
     # ---- the listener ----------------------------------------------------------------------
 
