@@ -94,7 +94,7 @@ def test_a_failing_outlet_leaves_the_session_alone(tmp_path: Path, pylsl: Any) -
     assert "no buffer space available" in warnings[0]["message"]
 
 
-def test_waiting_for_a_recorder_that_never_comes(tmp_path: Path, cli: Any) -> None:
+def test_waiting_for_a_recorder_that_never_comes(pylsl: Any, cli: Any) -> None:
     done = cli("run", "brief-intense", "-i", "15", "--yes", "--speed", "max", "--lsl-wait", "0.3")
     assert done.code == 0, done.err
     assert "LSL: waiting up to 0.3 s for a recorder to connect" in done.err
