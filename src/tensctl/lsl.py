@@ -70,6 +70,7 @@ NUMERIC_KINDS = frozenset({"telemetry"})
 LINGER_S = 0.5
 """How long closed streams stay open for a connected recorder to receive the last samples
 (liblsl drops what it has not sent when an outlet goes)."""
+WAIT_SLICE_S = 0.1
 INSTALL_HINT = "install the lsl extra, e.g. pip install 'tensctl[lsl]'"
 
 
@@ -223,11 +224,16 @@ class SessionStreams:
     def wait_for_recorder(self, timeout_s: float) -> bool:
         """Wait up to ``timeout_s`` (real seconds) for an inlet on both streams."""
         end = time.monotonic() + timeout_s
-        self.recorder_connected = all(
-            outlet.wait_for_consumers(max(0.0, end - time.monotonic()))
-            for outlet in (self.markers, self.amplitude)
-        )
-        return self.recorder_connected
+        outlets = (self.markers, self.amplitude)
+        while waiting := [outlet for outlet in outlets if not outlet.have_consumers()]:
+            left = end - time.monotonic()
+            if left <= 0:
+                self.recorder_connected = False
+                return False
+            # in short waits: liblsl's own wait would hold off Ctrl-C until it ends
+            waiting[0].wait_for_consumers(min(WAIT_SLICE_S, left))
+        self.recorder_connected = True
+        return True
 
     # ---- the listener ----------------------------------------------------------------------
 
