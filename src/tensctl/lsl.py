@@ -34,6 +34,7 @@ import importlib
 import importlib.metadata
 import math
 import os
+import tempfile
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -46,7 +47,7 @@ import platformdirs
 
 from tensctl.engine.clock import Clock
 from tensctl.engine.events import SessionEvent
-from tensctl.errors import MissingExtra
+from tensctl.errors import InputError, MissingExtra, Problem
 from tensctl.journal.chain import canonical
 
 CONFIG_ENV = "LSLAPICFG"
@@ -71,6 +72,7 @@ LINGER_S = 0.5
 """How long closed streams stay open for a connected recorder to receive the last samples
 (liblsl drops what it has not sent when an outlet goes)."""
 WAIT_SLICE_S = 0.1
+"""Waiting for a recorder in slices this long (liblsl's own wait holds off Ctrl-C)."""
 INSTALL_HINT = "install the lsl extra, e.g. pip install 'tensctl[lsl]'"
 
 
@@ -87,34 +89,42 @@ class LslOptions:
 def describe_config() -> str:
     """Where the streams can be seen from, in words, for the person who runs a session."""
     given = os.environ.get(CONFIG_ENV)
-    if not given or Path(given) == _own_config():
+    if not given or Path(given) == _written:
         return "on this machine only (set LSLAPICFG to a liblsl configuration to reach a network)"
     return f"as {given} configures it ({CONFIG_ENV})"
 
 
-def _own_config() -> Path:
-    return platformdirs.user_cache_path("tensctl", appauthor=False) / "lsl-machine.cfg"
+_written: Path | None = None
+"""tensctl's own configuration, once written (in the user cache directory, or a temporary
+file when that cannot be written)."""
 
 
 def config_path() -> Path:
     """The liblsl configuration in force: ``LSLAPICFG``, or tensctl's own machine-only one,
-    written (and ``LSLAPICFG`` set to it) when that is unset."""
+    written (and ``LSLAPICFG`` set to it) when that is unset. A ``LSLAPICFG`` that names no
+    file is refused: liblsl would fall back to its default, network-wide scope."""
+    global _written
     given = os.environ.get(CONFIG_ENV)
     if given:
+        if not Path(given).is_file():
+            problem = f"{given} is not a file (liblsl would then use its default "
+            problem += "configuration, which reaches the network); fix it or unset it"
+            raise InputError([Problem(problem, CONFIG_ENV)])
         return Path(given)
-    path = _own_config()
+    path = platformdirs.user_cache_path("tensctl", appauthor=False) / "lsl-machine.cfg"
     try:
         if not path.is_file() or path.read_text(encoding="utf-8") != MACHINE_CONFIG:
             path.parent.mkdir(parents=True, exist_ok=True)
             partial = path.with_name(f"{path.name}.{os.getpid()}.tmp")
             partial.write_text(MACHINE_CONFIG, encoding="utf-8")
             partial.replace(path)
-    except OSError as exc:
-        raise MissingExtra(
-            f"Lab Streaming Layer: cannot write its configuration {path}: {exc.strerror}; "
-            f"set {CONFIG_ENV} to a liblsl configuration file"
-        ) from None
+    except OSError:  # no cache directory to write to: a file of this process's own
+        handle, name = tempfile.mkstemp(prefix="tensctl-lsl-", suffix=".cfg")
+        with os.fdopen(handle, "w", encoding="utf-8") as out:
+            out.write(MACHINE_CONFIG)
+        path = Path(name)
     os.environ[CONFIG_ENV] = str(path)
+    _written = path
     return path
 
 
@@ -145,7 +155,7 @@ class StreamSource:
 class SessionStreams:
     """The two outlets of one session; subscribe it to the session's events."""
 
-    def __init__(self, source: StreamSource, clock: Clock, pylsl: ModuleType | None = None):
+    def __init__(self, source: StreamSource, clock: Clock, pylsl: ModuleType | None = None) -> None:
         self.lsl = pylsl if pylsl is not None else load_pylsl()
         self.clock, self.source = clock, source
         self.channels = [ch for ch, _ in source.channels]

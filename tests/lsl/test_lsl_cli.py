@@ -13,13 +13,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import Receiver
+from conftest import LSL_CONFIG, Receiver
 from simproc import run_to_end
 
 import tensctl
+from tensctl import lsl
 from tensctl.errors import MissingExtra, exit_code
 from tensctl.journal.store import Store
-from tensctl.lsl import SessionStreams
+from tensctl.lsl import SessionStreams, config_path
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -97,6 +98,9 @@ def test_a_failing_outlet_leaves_the_session_alone(tmp_path: Path, pylsl: Any) -
 def test_waiting_for_a_recorder_that_never_comes(pylsl: Any, cli: Any) -> None:
     done = cli("run", "brief-intense", "-i", "15", "--yes", "--speed", "max", "--lsl-wait", "0.3")
     assert done.code == 0, done.err
+    assert f"publishing tensctl-markers and tensctl-amplitude as {LSL_CONFIG} configures" in (
+        done.err
+    )
     assert "LSL: waiting up to 0.3 s for a recorder to connect" in done.err
     assert "no LSL recorder connected within 0.3 s: publishing anyway" in done.err
 
@@ -109,3 +113,34 @@ def test_tensctl_opens_no_inlet() -> None:
         text = path.read_text(encoding="utf-8")
         found = [word for word in receiving if word in text]
         assert not found, f"{path.relative_to(ROOT)} uses {found}"
+
+
+def test_lslapicfg_naming_no_file_is_refused(
+    monkeypatch: pytest.MonkeyPatch, cli: Any, tmp_path: Path, _session_store: Path
+) -> None:
+    """liblsl would fall back to its default scope, the network: refused before anything."""
+    monkeypatch.setenv("LSLAPICFG", str(tmp_path / "nowhere.cfg"))
+    done = cli("run", "brief-intense", "-i", "15", "--yes", "--speed", "max", "--lsl")
+    assert done.code == exit_code("input")
+    assert f"LSLAPICFG: {tmp_path / 'nowhere.cfg'} is not a file" in done.err
+    with Store(_session_store) as store:
+        assert store.sessions() == []
+
+
+def test_own_config_without_a_cache_directory(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """Nowhere to cache it: tensctl's machine-only configuration goes to a file of its own."""
+    blocked = tmp_path / "not-a-directory"
+    blocked.write_text("", encoding="utf-8")
+    monkeypatch.setenv("XDG_CACHE_HOME", str(blocked))
+    monkeypatch.delenv("LSLAPICFG")
+    monkeypatch.setattr(lsl, "_written", None)
+    path = config_path()
+    assert os.environ["LSLAPICFG"] == str(path) and not path.is_relative_to(blocked)
+    written = configparser.ConfigParser()
+    written.read(path)
+    assert written["multicast"]["ResolveScope"] == "machine"
+    assert written["ports"]["IPv6"] == "disable"
+    assert lsl.describe_config().startswith("on this machine only")
+    path.unlink()
