@@ -19,7 +19,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import date, datetime, time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -49,6 +49,7 @@ from tensctl.journal.summary import (
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
     from matplotlib.figure import Figure as MplFigure
+    from matplotlib.ticker import Formatter, Locator
 
 Row = Mapping[str, Any]
 RESPONDER_FRACTION = 0.30  # a 30 % fall in pain: the usual responder threshold
@@ -144,6 +145,7 @@ class Day:
     simulated_s: float
     cap_s: float | None  # the strictest cap of the day's sessions
     over: bool = False  # a session took the day's minutes past its own protocol's cap
+    loosest_cap_s: float | None = None  # where the day's protocols differ
 
     def over_cap(self) -> bool:
         """Over the cap as a session is held to it: the day's minutes up to and including a
@@ -363,6 +365,8 @@ def _day_section(
         if with_sim:
             row.append(_minutes(d.simulated_s))
         cap = "—" if d.cap_s is None else _minutes(d.cap_s)
+        if d.loosest_cap_s is not None and d.cap_s is not None and d.loosest_cap_s != d.cap_s:
+            cap = f"{cap}–{_minutes(d.loosest_cap_s)}"  # each session held to its own
         verdict = "no cap" if d.cap_s is None else ("OVER THE CAP" if d.over_cap() else "yes")
         rows.append([*row, cap, verdict])
     doc.add(Table(columns, rows))
@@ -493,17 +497,22 @@ def _when(s: CourseSession) -> float:
 
 def _date_axis(ax: Axes, label: str = "", at: Sequence[float] = ()) -> None:
     """Local dates along x; ``at`` (date numbers) widens the axis to a day either side, so a
-    course of one day reads as that day (not as years of empty axis)."""
+    course of one day reads as that day (not as years of empty axis), and a course of two
+    weeks or less has a tick on each day, named."""
     import matplotlib.dates as mdates
 
     if at:
         ax.set_xlim(min(at) - 1, max(at) + 1)
-
-    locator = mdates.AutoDateLocator(minticks=3, maxticks=8)  # type: ignore[no-untyped-call]
+    locator: Locator
+    formatter: Formatter
+    if at and max(at) - min(at) <= 14:
+        locator = mdates.DayLocator()  # type: ignore[no-untyped-call]
+        formatter = mdates.DateFormatter("%d %b")  # type: ignore[no-untyped-call]
+    else:
+        locator = mdates.AutoDateLocator(minticks=3, maxticks=8)  # type: ignore[no-untyped-call]
+        formatter = mdates.ConciseDateFormatter(locator)  # type: ignore[no-untyped-call]
     ax.xaxis.set_major_locator(locator)
-    ax.xaxis.set_major_formatter(
-        mdates.ConciseDateFormatter(locator)  # type: ignore[no-untyped-call]
-    )
+    ax.xaxis.set_major_formatter(formatter)
     ax.xaxis_date()
     if label:
         ax.set_xlabel(label)
@@ -539,7 +548,7 @@ def _pain_figure(figure_class: type[MplFigure], ordered: Sequence[CourseSession]
 def _day_figure(figure_class: type[MplFigure], found: Sequence[Day], with_sim: bool) -> MplFigure:
     fig = figure_class(figsize=FIGURE_IN, layout="constrained")
     ax = fig.add_subplot()
-    xs = [datetime.combine(d.day, datetime.min.time()) for d in found]
+    xs = [datetime.combine(d.day, time(12)) for d in found]  # a day's bar centred on its noon
     real = [d.real_s / 60 for d in found]
     colours = ["#b00020" if d.over_cap() else "C0" for d in found]
     width = 0.8 if not with_sim else 0.4
