@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import os
 import re
 import sqlite3
 import subprocess
@@ -260,8 +261,8 @@ def test_patients_show_the_last_titration_and_ceiling(cli: Any, _session_store: 
     shown = cli("patients", "show", "P-tit", "--include-simulated")
     assert shown.code == 0
     assert (
-        "last titration on the simulator (session 1), channel 1: ST 4, SC1 10, N 22, SC2 16 mA"
-        in (shown.out)
+        "last titration on the simulator: session 1\n"
+        "  channel 1: ST 4, SC1 10, N 22, SC2 16 mA; ceiling 22 mA\n" in (shown.out)
     )
     data = json.loads(cli("patients", "show", "P-tit", "--json", "--include-simulated").out)
     assert data["last_titration"]["ceilings_ma"]["1"] <= 22  # the noxious level caps it
@@ -483,7 +484,7 @@ def test_list_is_newest_first_limited_and_says_so(cli: Any, _session_store: Path
     assert "showing" not in listed.out
     zone = time.strftime("%Z")  # local time to the minute, the zone in the heading
     assert listed.out.splitlines()[0].split()[:3] == ["id", "started", f"({zone})"]
-    assert re.match(r" 3  \d{4}-\d\d-\d\d \d\d:\d\d  P-1 ", listed.out.splitlines()[1])
+    assert re.match(r" 3 \d{4}-\d\d-\d\d \d\d:\d\d P-1 ", listed.out.splitlines()[1])
     everything = cli("sessions", "list", "--limit", "0")
     assert [line.split()[0] for line in everything.out.splitlines()[1:]] == ["3", "2", "1"]
     assert "showing" not in everything.err
@@ -550,3 +551,29 @@ def test_verify_result_kept_in_a_file_and_diagnostics_apart(
     assert exported.stdout.splitlines()[0].startswith("session_id,patient,")
     assert "the 3 session(s) asked for were on the simulator" in exported.stderr
     assert "simulator" not in exported.stdout
+
+
+def test_list_and_patients_show_keep_one_line_a_session_at_80_columns(
+    _session_store: Path,
+) -> None:
+    """A long pseudonym, a long protocol id and a fault end are cut with … (show has them
+    whole), never wrapped mid-word onto a second line."""
+    record_session(_session_store, "fast-fibromyalgia", seconds=5, patient="STUDY-2026-000123")
+    record_session(_session_store, "conventional-hf", seconds=5, patient="STUDY-2026-000123")
+    env = {**os.environ, "COLUMNS": "80", "TENSCTL_DB": str(_session_store)}
+    for args in (
+        ["sessions", "list"],
+        ["patients", "show", "STUDY-2026-000123", "--include-simulated"],
+    ):
+        done = subprocess.run(
+            [sys.executable, "-m", "tensctl", *args],
+            capture_output=True,
+            text=True,
+            env=env,
+            timeout=60,
+        )
+        assert done.returncode == 0, done.stderr
+        lines = [line for line in done.stdout.splitlines() if re.match(r"\s*\d+ ", line)]
+        assert len(lines) == 2, done.stdout  # one line a session
+        assert all(len(line) <= 80 for line in done.stdout.splitlines()), done.stdout
+        assert "…" in done.stdout or "STUDY-2026-000123" in done.stdout

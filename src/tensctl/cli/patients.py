@@ -22,6 +22,7 @@ from tensctl.cli.options import (
     say_simulated_left_out,
 )
 from tensctl.errors import InputError, Problem
+from tensctl.journal.clock import local_text
 from tensctl.journal.store import Store
 from tensctl.journal.summary import (
     TREND_MIN_DAYS,
@@ -62,10 +63,10 @@ def list_patients(
     if as_json:
         console.emit_json(rows)
         return say_simulated_left_out(left_out, patients=only_simulated)
-    columns = ["patient", "first seen (UTC)", "sessions"]
+    columns = ["patient", "first seen", "sessions"]
     table = Table(*columns, *(["on the simulator"] if include_simulated else []), box=None)
     for p in rows:
-        cells = [escape(p["id"]), p["created_utc"][:19].replace("T", " "), str(p["sessions"])]
+        cells = [escape(p["id"]), local_text(p["created_utc"]), str(p["sessions"])]
         table.add_row(*cells, *([str(p["simulated_sessions"])] if include_simulated else []))
     if rows:
         console.out.print(table)
@@ -125,18 +126,21 @@ def show(
     if simulated:
         console.out.print(
             f"[bold]on the simulator[/]: {len(simulated)} session(s) — not in the trend, and "
-            "counted against the daily cap of other simulator sessions only"
+            "counted against the daily cap of other simulator sessions only",
+            soft_wrap=False,
         )
         console.out.print(_table(simulated))
     for shown, where in ((last, ""), (last_simulated, " on the simulator")):
         if shown is None:
             continue
+        console.out.print(f"last titration{where}: session {shown['id']}", soft_wrap=False)
         for ch, values in shown["thresholds_ma"].items():
             marks = ", ".join(f"{k} {v:g}" for k, v in values.items())  # in SIT order
             ceiling = shown["ceilings_ma"].get(ch)
             console.out.print(
-                f"last titration{where} (session {shown['id']}), channel {ch}: {marks} mA"
-                + (f"; ceiling {ceiling:g} mA" if ceiling is not None else "")
+                f"  channel {ch}: {marks} mA"
+                + (f"; ceiling {ceiling:g} mA" if ceiling is not None else ""),
+                soft_wrap=False,
             )
     say_simulated_left_out(left_out)
     if trend is None:
@@ -155,24 +159,20 @@ def show(
 
 def _table(summaries: list[dict[str, Any]]) -> Table:
     """One row per session; "min" is its stimulated time, as the daily cap counts it."""
-    table = Table(
-        "session",
-        "date",
-        "protocol",
-        "min",
-        "mean mA",
-        "pain rest",
-        "pain moving",
-        "end",
-        box=None,
-    )
+    table = Table(box=None, pad_edge=False, padding=(0, 1, 0, 0))
+    table.add_column("id", justify="right", no_wrap=True)
+    table.add_column("date", no_wrap=True, min_width=10)  # the local date
+    table.add_column("protocol", no_wrap=True, overflow="ellipsis", min_width=12)
+    for name in ("min", "mean mA", "pain rest", "pain moving"):
+        table.add_column(name, justify="right" if "m" in name[:1] else "left")
+    table.add_column("end", no_wrap=True, overflow="ellipsis", min_width=9)
     for s in summaries:
         r = _row(s)
         table.add_row(
             str(r["id"]),
-            r["started_utc"][:10],
+            local_text(r["started_utc"], date_only=True),
             escape(r["protocol"]),
-            f"{s['stimulated_s'] / 60:.0f}",
+            f"{s['stimulated_s'] / 60:.1f}",
             "—" if r["mean_ma"] is None else f"{r['mean_ma']:.1f}",
             before_after(s, "pain_rest"),
             before_after(s, "pain_movement"),

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import typer
+from rich.console import JustifyMethod
 from rich.markup import escape
 from rich.table import Table
 
@@ -98,14 +99,20 @@ def list_sessions(
     else:
         zones = {zone_name(w) for w in map(local_time, (r["started_utc"] for r in rows)) if w}
         shared = next(iter(zones)) if len(zones) == 1 else None
-        table = Table(box=None, pad_edge=False)
-        table.add_column("id", justify="right")
-        table.add_column(f"started ({shared})" if shared else "started", no_wrap=True)
+        # one line a session, whatever the width: a long id, protocol or end is cut with …
+        # (show has it whole), never wrapped mid-word into a second line
+        table = Table(box=None, pad_edge=False, padding=(0, 1, 0, 0))
+
+        def whole(name: str, width: int, justify: JustifyMethod = "left") -> None:
+            table.add_column(name, justify=justify, min_width=width, no_wrap=True)
+
+        whole("id", len(str(rows[0]["id"])) if rows else 2, "right")
+        whole(f"started ({shared})" if shared else "started", 16)
         for name in ("patient", "protocol"):
-            table.add_column(name, overflow="fold")
-        table.add_column("min", justify="right", no_wrap=True)
-        table.add_column("end", overflow="fold")
-        table.add_column("", no_wrap=True)
+            table.add_column(name, no_wrap=True, overflow="ellipsis", min_width=8)
+        whole("min", 5, "right")
+        table.add_column("end", no_wrap=True, overflow="ellipsis", min_width=8)
+        whole("", 3)
         for r in rows:
             table.add_row(
                 str(r["id"]),
