@@ -6,6 +6,13 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 
+# The simulator's pytest plugin, used by the project's own tests as by anyone's. Installed,
+# tensctl registers it in the pytest11 group under this very name and pytest skips this line
+# (a plugin already registered under a name is not imported again, nor is a blocked one);
+# where the install predates the entry point (an editable install made before it), this line
+# is what loads it. Either way it is loaded once.
+pytest_plugins = ["tensctl.testing"]
+
 
 @pytest.fixture
 def root() -> Path:
