@@ -11,7 +11,7 @@ ROOT = Path(__file__).resolve().parents[1]
 # (a plugin already registered under a name is not imported again, nor is a blocked one);
 # where the install predates the entry point (an editable install made before it), this line
 # is what loads it. Either way it is loaded once.
-pytest_plugins = ["tensctl.testing"]
+pytest_plugins = ["tensctl.testing", "pytester"]  # pytester: tests of the plugins themselves
 
 
 @pytest.fixture
