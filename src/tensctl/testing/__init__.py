@@ -40,6 +40,7 @@ __all__ = [
     "PERSONALITIES",
     "SimLog",
     "Simulator",
+    "SimulatorFactory",
     "SimulatorFailed",
     "Transport",
     "read_until",
@@ -51,7 +52,7 @@ __all__ = [
     "virtual_device",
 ]
 
-SimulatorFactory = Callable[..., Simulator]
+SimulatorFactory = Callable[..., Simulator]  # the type of tenssim_factory, for annotations
 
 
 def pytest_configure(config: pytest.Config) -> None:
