@@ -14,6 +14,32 @@ ROOT = Path(__file__).resolve().parents[1]
 pytest_plugins = ["tensctl.testing", "pytester"]  # pytester: tests of the plugins themselves
 
 
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("tensctl", "tensctl conformance against a device")
+    group.addoption(
+        "--device",
+        default="",
+        metavar="URL",
+        help="run tests/conformance/test_device.py against the device at URL (any scheme: "
+        "sciencemode4:///dev/ttyUSB0, sciencemode2://..., /dev/ttyACM0, socket://...)",
+    )
+    group.addoption(
+        "--test-load-connected",
+        action="store_true",
+        default=False,
+        help="confirm the --device's outputs are on a test load (a resistor), not a person",
+    )
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    if config.getoption("device") and not config.getoption("test_load_connected"):
+        raise pytest.UsageError(
+            f"--device {config.getoption('device')} drives a real stimulator's outputs (at "
+            "the lowest amplitude it allows): connect them to a test load, e.g. a 1 kΩ "
+            "resistor, never to a person, and add --test-load-connected to go on"
+        )
+
+
 @pytest.fixture
 def root() -> Path:
     return ROOT
