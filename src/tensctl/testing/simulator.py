@@ -7,7 +7,6 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any, Literal
 
-from tenssim.control import send
 from tenssim.process import SimProcess
 
 from tensctl.testing.simlog import SimLog
@@ -70,6 +69,8 @@ class Simulator:
         given): ``sim.inject(kind="electrode_off", channel=1)``; returns the reply."""
         if self.control is None:
             raise RuntimeError("this simulator was started without a control socket")
+        from tenssim.control import send  # imported on use: the plugin loads in every pytest run
+
         reply: dict[str, Any] = send(self.control, event)
         return reply
 
