@@ -77,6 +77,13 @@ class Simulator:
     def running(self) -> bool:
         return self.process.proc.poll() is None
 
+    def kill(self) -> int:
+        """SIGKILL, as a device that is unplugged: no goodbye on the line."""
+        if self.returncode is None:
+            self.process.proc.kill()
+            self.process.proc.wait()
+        return self.stop()
+
     def stop(self) -> int:
         """SIGTERM, then SIGKILL after 10 s; the exit code (0 is a clean stop)."""
         if self.returncode is None:
