@@ -155,3 +155,18 @@ def test_the_virtual_device_runs_a_session_in_virtual_time(virtual_device: Devic
         state = session.run()
     assert state.value == "completed"
     assert time.monotonic() - started < 10  # minutes of protocol, seconds of test
+
+
+def test_a_misspelt_marker_option_is_named_with_the_known_ones(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(
+        """
+        import pytest
+
+        @pytest.mark.tenssim(personalty="sciencemode4")
+        def test_p24(tenssim):
+            pass
+        """
+    )
+    result = pytester.runpytest_subprocess("-p", "tensctl.testing", "-p", "no:cacheprovider")
+    result.assert_outcomes(errors=1)
+    result.stdout.fnmatch_lines(["*tenssim: unknown option 'personalty' (known: personality,*"])

@@ -52,6 +52,7 @@ __all__ = [
     "virtual_device",
 ]
 
+OPTIONS = ("personality", "transport", "profile", "scenario", "control", "serial", "extra")
 SimulatorFactory = Callable[..., Simulator]  # the type of tenssim_factory, for annotations
 
 
@@ -110,6 +111,11 @@ def tenssim(request: pytest.FixtureRequest, tenssim_factory: SimulatorFactory) -
             raise pytest.UsageError("@pytest.mark.tenssim takes keyword arguments only")
         options.update(marker.kwargs)
     options.update(getattr(request, "param", None) or {})
+    unknown = sorted(set(options) - set(OPTIONS))
+    if unknown:
+        raise pytest.UsageError(
+            f"tenssim: unknown option {', '.join(map(repr, unknown))} (known: {', '.join(OPTIONS)})"
+        )
     return tenssim_factory(**options)
 
 

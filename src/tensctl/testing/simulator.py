@@ -39,6 +39,8 @@ class Simulator:
         serial: str | None = None,
         extra: tuple[str, ...] = (),
     ) -> None:
+        self.personality, self.transport, self.control = personality, transport, control
+        self.url = self.address = ""  # until it has announced where it listens
         if transport not in ("pty", "tcp"):
             raise ValueError(f"transport must be 'pty' or 'tcp', not {transport!r}")
         args = ["--personality", personality]
@@ -50,7 +52,6 @@ class Simulator:
             args += ["--control", str(control)]
         if serial is not None:
             args += ["--serial", serial]
-        self.personality, self.transport, self.control = personality, transport, control
         self.log = SimLog(log_path)
         try:  # SimProcess serves TCP on 127.0.0.1 only (port 0: a free one)
             self.process = SimProcess(transport, log_path, *args, *extra)
