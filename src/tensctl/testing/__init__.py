@@ -66,7 +66,10 @@ def pytest_configure(config: pytest.Config) -> None:
 
 @pytest.fixture
 def tenssim_factory(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SimulatorFactory]:
-    """Start simulators as real processes; each is stopped at the end of the test."""
+    """Start simulators as real processes: ``tenssim_factory(personality="native",
+    transport="pty", profile=None, scenario=None, control=False, serial=None, extra=())``
+    returns a started :class:`Simulator` (``.url``, ``.log``); each is stopped at the end of
+    the test, whatever its outcome."""
     started: list[Simulator] = []
     folder = tmp_path_factory.mktemp("tenssim")
 
