@@ -54,7 +54,12 @@ class Connection:
             self._driver = open_driver(self.url)
         return self._driver
 
+    @property
+    def is_open(self) -> bool:
+        return self._driver is not None
+
     def closed(self) -> None:
+        """A test closed the driver itself."""
         self._driver = None
 
     def close(self) -> None:
@@ -140,7 +145,7 @@ def hardware(connection: Connection) -> Iterator[Hardware]:
     try:
         yield rig
     finally:  # every output back at 0 whatever the test did
-        if connection._driver is not None:
+        if connection.is_open:
             with contextlib.suppress(DriverError):
                 connection.driver.stop(rig.channels)
 
