@@ -45,6 +45,7 @@ from tensctl.errors import DeviceError, SafetyRefused
 from tensctl.journal.recorder import Recorder, protocol_text
 from tensctl.journal.store import Store
 from tensctl.journal.summary import local_day_utc, stimulated_on_day_s
+from tensctl.lsl import LslOptions, SessionStreams, StreamSource
 from tensctl.model.device import DeviceProfile
 from tensctl.model.library import (
     DEFAULT_DEVICE,
@@ -111,13 +112,18 @@ class Device:
         screening: str = "api argument",
         until_cap: bool = False,
         today: date | None = None,
+        lsl: bool | LslOptions = False,
     ) -> RunningSession:
         """A session of ``protocol`` (an id, a path or a model), checked and ready to start.
         It is recorded from here on; ``outcomes_before`` (pain, fatigue, …) go in first.
 
         A patient's stimulated time today plus this session's is held against the protocol's
         daily cap: over it, the session is refused, or — ``until_cap=True`` — planned to end
-        at the cap. ``today`` is the local calendar day counted (default: this computer's)."""
+        at the cap. ``today`` is the local calendar day counted (default: this computer's).
+
+        ``lsl=True`` publishes the session as Lab Streaming Layer streams, its markers and
+        amplitudes, from its first event on (:mod:`tensctl.lsl`; the ``lsl`` extra);
+        ``lsl=LslOptions(wait_s=…)`` waits that long for a recorder first."""
         chosen = protocol if isinstance(protocol, Protocol) else find_protocol(str(protocol))[0]
         check_patient(patient)
         before = parse_outcomes(outcomes_before, "outcomes_before") if outcomes_before else None
@@ -139,6 +145,8 @@ class Device:
             acknowledged=acknowledged,
             virtual=self.virtual,
         )
+        if lsl:
+            session.publish(self._streams(chosen, patient), lsl)
         if self.store is not None:
             session.record(self._recorder(chosen, patient), screening, before)
         try:
@@ -197,6 +205,22 @@ class Device:
             self.info = self.driver.identify()
         return self.info
 
+    def _facts(self) -> dict[str, Any]:
+        """The device, as the record and the LSL streams describe it."""
+        return {
+            "url": self.url,
+            "model": self.info.model,
+            "serial": self.info.serial,
+            "firmware": self.info.firmware,
+            "simulated": self.simulated,
+        }
+
+    def _streams(self, protocol: Protocol, patient: str | None) -> SessionStreams:
+        channels = [(c.id, c.label) for c in protocol.channels]
+        facts = self._facts()
+        source = StreamSource(protocol.id, protocol.name, patient, channels, facts)
+        return SessionStreams(source, self.clock)
+
     def _recorder(self, protocol: Protocol, patient: str | None) -> Recorder:
         assert self.store is not None
         return Recorder.open(
@@ -205,13 +229,7 @@ class Device:
             protocol_id=protocol.id,
             protocol_name=protocol.name,
             patient=patient,
-            device={
-                "url": self.url,
-                "model": self.info.model,
-                "serial": self.info.serial,
-                "firmware": self.info.firmware,
-                "simulated": self.simulated,
-            },
+            device=self._facts(),
             operator=self.operator,
             # on virtual time (--speed N or max: the simulator) the record keeps up with no
             # wall-clock deadline that the host's jitter could miss (BatchedWriter)
@@ -278,6 +296,18 @@ class RunningSession(Session):
             self.tick()
         return self.state
 
+    streams: SessionStreams | None = None
+    """The session's Lab Streaming Layer outlets (``lsl=True``), closed after the session."""
+
+    def publish(self, streams: SessionStreams, options: bool | LslOptions = True) -> None:
+        """Publish every event from now on to ``streams`` (outlets only: nothing comes back
+        from them); with ``options.wait_s``, first wait that long for a recorder."""
+        self.streams = streams
+        streams.warn = lambda message: self.emit("warning", rule="lsl", message=message)
+        if isinstance(options, LslOptions) and options.wait_s > 0:
+            streams.wait_for_recorder(options.wait_s)
+        self.subscribe(streams)
+
     recorder: Recorder | None = None
 
     def record(self, recorder: Recorder, screening: str, before: Outcomes | None) -> None:
@@ -312,6 +342,8 @@ class RunningSession(Session):
         super().close()
         if self.recorder is not None and not self.recorder.closed:
             self.recorder.close(self.end_reason or f"ended in state {self.state.value}")
+        if self.streams is not None:
+            self.streams.close()
 
     def wait(self, timeout_s: float | None = None) -> State:
         if self._thread is not None:

@@ -92,9 +92,19 @@ def test_a_p24_simulator_session_is_recorded_simulated_and_kept_out_of_patients_
 
     shown = tensctl("sessions", "show", str(session), "--db", str(db))
     assert shown.returncode == 0, shown.stderr
-    assert re.search(r"SIMULAT(OR|ED)", shown.stdout), shown.stdout
+    assert "SIMULATED" in shown.stdout, shown.stdout
+    assert "does not measure its current" in shown.stdout  # a P24: the dose is commanded
     data = json.loads(tensctl("sessions", "show", str(session), "--db", str(db), "--json").stdout)
     assert data["simulated"] is True and data["session"]["simulated"] == 1
+    (dose,) = data["dose"]  # 5 mA, 150 µs symmetric: at most 1.5 µC a pulse, ramps less
+    assert dose["pulses"] > 200 and 0.5 * 1.5 * dose["pulses"] < dose["charge_uc"]
+    assert dose["charge_uc"] <= 1.5 * (dose["pulses"] + 1)  # pulses are counted whole
+    page = tmp_path / "report.html"
+    made = tensctl("sessions", "report", str(session), "--db", str(db), "-o", str(page))
+    assert made.returncode == 0, made.stderr
+    html = page.read_text(encoding="utf-8")
+    assert html.index("SIMULATED — recorded on a simulator") < html.index("<h1>")
+    assert "does not measure its current" in html
 
     patient = tensctl("patients", "show", PATIENT, "--db", str(db))
     assert patient.returncode == 0, patient.stderr

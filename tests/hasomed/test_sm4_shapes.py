@@ -55,6 +55,13 @@ def test_every_amplitude_of_a_quarter_ratio_pulse_is_sent_balanced(width_us: int
         assert sh.balanced_down(level) == level  # a decrease to it goes exactly there
 
 
+def test_the_charge_of_a_pulse_is_in_nanocoulombs() -> None:
+    """mA × µs is nC: a symmetric 16 mA, 200 µs pulse moves 3.2 µC each phase — 6400 nC in
+    all, none net (the dose's charge was 1000× too small when this said µC)."""
+    sh = shapes.shape(1, ChannelSettings(100, 200, "symmetric_biphasic"), P24)
+    assert sh.charge_per_pulse_nc(16.0) == (6400.0, 0.0)
+
+
 def test_secondary_current_is_floored_and_checked_against_the_profile() -> None:
     sh = shapes.shape(1, _asymmetric(100, 0.3, 1 / 0.3), P24)
     first, second = sh.points(12.5)  # 3.75 mA floored to 3.5, lasting 357 µs (1250 / 3.5)

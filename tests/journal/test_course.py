@@ -14,6 +14,7 @@ import os
 import re
 import time
 from collections.abc import Iterator, Mapping
+from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -67,13 +68,18 @@ def at(day: date, hour: int, minute: int = 0) -> str:
 
 
 def simulated_session(
-    db: Path, intensity: float, after: Mapping[str, Any], *, stop_after_s: float | None = None
+    db: Path,
+    intensity: float,
+    after: Mapping[str, Any],
+    *,
+    stop_after_s: float | None = None,
+    protocol: str = PROTOCOL,
 ) -> int:
     """A session run on the simulator (recorded as simulated), outcomes before and after."""
     with (
         tensctl.connect("sim://", virtual=True, journal=db) as dev,
         dev.session(
-            PROTOCOL, patient="P-1", intensity=intensity, screened=True, outcomes_before=BEFORE
+            protocol, patient="P-1", intensity=intensity, screened=True, outcomes_before=BEFORE
         ) as s,
     ):
         if stop_after_s is None:
@@ -199,7 +205,7 @@ def test_the_course_has_every_section_with_the_recorded_values(
         # pain: 6 → 3 and 6 → 4 are a responder's fall (50 %, 33 %), 6 → 5 is not (17 %)
         assert "6 → 3 -50 % (responder)" in text and "6 → 4 -33 % (responder)" in text
         assert "6 → 5 -17 %" in text and "6 → 5 -17 % (responder)" not in text
-        assert "6 → 5 -17 % 7 → 7 4 → 4 stopped by user" in text  # the end in words
+        assert "6 → 5 -17 % 7 → 7 4 → 4 stopped" in text  # the end in words
         assert "4 of 5 session(s) on real devices rated before and after" in text
         # minutes per day against the 2 h cap: 30 + 10 on the first day, one 30 the others
         assert "2026-03-02 2 40 120 yes" in text and "2026-03-05 1 30 120 yes" in text
@@ -245,6 +251,7 @@ def test_minutes_over_the_cap_are_said(clock: list[str], tmp_path: Path) -> None
     assert found[0].over_cap()
     text = " ".join(re.sub(r"<[^>]+>", " ", to_html(build_course("P-1", sessions))).split())
     assert "2026-03-02 5 0 150 120 OVER THE CAP" in text
+    assert "2026-03-02 5 0 150 120 OVER THE CAP" in text
     assert "Over the daily cap on 2026-03-02." in text
     assert "not computed: needs 3 stimulated sessions" in text  # one day: no trend
 
@@ -275,3 +282,26 @@ def test_a_patient_with_only_simulated_sessions_is_told_how_to_see_them(
     found = cli("patients", "report", "P-1", "-o", str(tmp_path / "x.html"), "--db", str(db))
     assert found.code == 3 and "--include-simulated" in found.err
     assert not (tmp_path / "x.html").exists()
+
+
+def test_a_day_of_two_protocols_is_held_to_each_sessions_own_cap(
+    clock: list[str], tmp_path: Path
+) -> None:
+    """As the cap is enforced: brief-intense (15 min, cap 30) then conventional-hf (30 min,
+    cap 120) is within both (15 ≤ 30, 45 ≤ 120), though 45 min exceed the strictest cap."""
+    db = tmp_path / "s.sqlite3"
+    clock[0] = at(DAY, 8)
+    simulated_session(db, 15.0, {"pain_rest": 4}, protocol="brief-intense")
+    clock[0] = at(DAY, 10)
+    simulated_session(db, 15.0, {"pain_rest": 4})
+    with Store(db) as store:
+        sessions = [
+            course_session(store.session(h["id"]), store.events(h["id"])) for h in store.sessions()
+        ]
+    (day,) = days(sessions)
+    assert (day.sessions, day.simulated_s, day.cap_s) == (2, 2700.0, 1800.0)
+    assert not day.over_cap()
+    later = days(
+        [sessions[1], replace(sessions[0], started=sessions[1].started + timedelta(hours=2))]
+    )
+    assert later[0].over_cap()  # brief-intense after 30 min: 45 min past its cap of 30

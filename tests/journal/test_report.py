@@ -294,7 +294,13 @@ def test_a_titrated_session_shows_thresholds_notes_amendments_and_the_pause(
 ENDINGS = [
     ("stopped", "stopped by the operator (ramped down to 0)", "1:40", "stopped by the operator"),
     ("emergency", "emergency stop (every output to 0 at once)", "0:20", "emergency stop: patient"),
-    ("fault", "fault: electrode off — every output was taken to 0", "0:05", "fault: electrode off"),
+    (
+        "fault",
+        "fault: an electrode came off or lost contact (open circuit); channel 1: load above "
+        "10,000 Ω — every output was taken to 0",
+        "0:05",
+        "fault: an electrode came off or lost contact (open circuit)",
+    ),
 ]
 
 
@@ -478,7 +484,7 @@ def test_an_interrupted_session_says_so(tmp_path: Path) -> None:
 
 def test_a_pause_is_drawn_as_long_as_it_lasted_with_nothing_delivered(tmp_path: Path) -> None:
     """In real time (the session's own time stands still in a pause; the wall clock does
-    not): a pause of 2 s is a hatched band 2 s wide, delivered 0 mA across it."""
+    not): a pause of 2 s is a shaded band 2 s wide, delivered 0 mA across it."""
     db = tmp_path / "s.sqlite3"
     short = Path(__file__).resolve().parents[1] / "data" / "protocols" / "e2e-short.yaml"
     with tensctl.connect("sim://", journal=db) as dev, dev.session(short, screened=True) as s:

@@ -339,6 +339,28 @@ def test_end_reasons_read_as_words(code: str | None, words: str) -> None:
     assert end_reason_words(code) == words
 
 
+def test_a_fault_the_device_reported_is_said_by_what_it_found() -> None:
+    """The electrode-off a RehaStim2 or the simulator reports arrives as rule
+    ``device_fault`` with the driver's flag names: said in words, never ``open_circuit``."""
+    from tensctl.journal.summary import fault_label, fault_words, session_end_words
+
+    reported = {"rule": "device_fault", "message": "channel 1 reported open_circuit, peel"}
+    said = fault_words(reported)
+    assert said == (
+        "channel 1: an electrode came off or lost contact (open circuit); an electrode "
+        "peeling off (impedance rising), as the device reported"
+    )
+    events = [{"kind": "fault", "data": reported}]
+    assert session_end_words("fault:device_fault", events) == f"fault: {said}"
+    assert session_end_words("fault:device_fault", []) == "fault: the device reported a fault"
+    assert fault_label(reported) == "electrode off"
+    assert fault_words({"rule": "over_current", "message": "channel 2: 31 mA"}) == (
+        "current above the allowed limit; channel 2: 31 mA"
+    )
+    odd = {"rule": "device_fault", "message": "device reported something_new"}
+    assert fault_words(odd) == "device: something new, as the device reported"
+
+
 def test_a_note_and_a_correction_show_export_and_verify(
     cli: Any, store_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -385,20 +407,25 @@ def _note_and_correction(cli: Any, store_path: Path) -> None:
     row = json.loads(cli("sessions", "export", "--per-session", "3", "--include-simulated").out)[
         "sessions"
     ][0]
-    assert (row["notes_count"], row["notes"], row["amended"]) == (
-        1,
-        ["redness gone after 10 min"],
-        True,
-    )
+    assert (row["notes_count"], row["amended"]) == (1, True)
+    (noted_row,) = row["notes"]
+    assert (noted_row["text"], noted_row["operator"]) == ("redness gone after 10 min", "dr-a")
+    assert noted_row["time_utc"] == note["time_utc"]
     assert row["pain_rest_after"] == 1 and row["pain_rest_change"] == -5
     table = cli(
         "sessions", "export", "--per-session", "3", "--include-simulated", "--format", "csv"
     )
     (cells,) = csv.DictReader(io.StringIO(table.out))
-    assert cells["notes"] == "redness gone after 10 min" and cells["amended"] == "true"
+    assert cells["notes"] == "redness gone after 10 min (dr-a)" and cells["amended"] == "true"
     assert "pain_rest 3 -> 1; reason: re-rated; by dr-b" in cells["corrections"]
     events = json.loads(cli("sessions", "export", "3").out)["sessions"][0]
     assert [n["text"] for n in events["summary"]["notes"]] == ["redness gone after 10 min"]
+    page = store_path.parent / "report.html"
+    made = cli("sessions", "report", "3", "-o", str(page))
+    assert made.code == 0, made.err
+    html = page.read_text(encoding="utf-8")
+    assert "redness gone after 10 min" in html and "dr-a" in html
+    assert "re-rated" in html and "dr-b" in html and "FAILS VERIFICATION" not in html
     ok = cli("sessions", "verify")
     assert ok.code == 0 and ok.out.splitlines()[-1].startswith("intact: 3 sessions")
     conn = sqlite3.connect(store_path)
@@ -413,6 +440,13 @@ def _note_and_correction(cli: Any, store_path: Path) -> None:
     assert bad.code == 10
     assert f"first bad record: session 3 event {note['seq']}" in bad.err
     assert bad.out.splitlines()[0].startswith(f"session 3 event {note['seq']}: hash mismatch")
+    # the report of a changed record says so at its top, and exits as verify does
+    told = cli("sessions", "report", "3", "-o", str(page))
+    assert told.code == 10 and "fails verification" in told.err
+    html = page.read_text(encoding="utf-8")
+    assert html.index("THIS RECORD FAILS VERIFICATION") < html.index("<h1>")
+    assert f"event {note['seq']} hash mismatch" in html
+    assert cli("sessions", "report", "2", "-o", str(page)).code == 0  # the others still hold
 
 
 def test_notes_are_refused_where_they_cannot_go(cli: Any, _session_store: Path) -> None:
@@ -468,8 +502,8 @@ def test_show_last_is_the_newest_and_says_how_it_ended(cli: Any, store_path: Pat
     assert "\nend        stopped by the operator\nlength     0.1 min (" in last.out
     assert "stopped_by_user" not in last.out
     assert (
-        "\nend        completed\nlength     15.1 min (15.0 min stimulated)"
-        in cli("sessions", "show", "2").out
+        "\nend        completed\nlength     15.1 min "
+        "(15.0 min in stimulation, what the daily cap counts)" in cli("sessions", "show", "2").out
     )
     word = cli("sessions", "show", "newest")
     assert word.code == 3 and "ID: expected a session number or 'last', found 'newest'" in word.err

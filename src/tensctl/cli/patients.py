@@ -26,10 +26,12 @@ from tensctl.journal.store import Store
 from tensctl.journal.summary import (
     TREND_MIN_DAYS,
     TREND_MIN_SESSIONS,
+    before_after,
     intensity_trend_ma_per_week,
     last_titration,
     mean_intensity_ma,
     pain_change,
+    short_end_words,
     summarise,
 )
 
@@ -172,9 +174,9 @@ def _table(summaries: list[dict[str, Any]]) -> Table:
             escape(r["protocol"]),
             f"{s['stimulated_s'] / 60:.0f}",
             "—" if r["mean_ma"] is None else f"{r['mean_ma']:.1f}",
-            _before_after(s, "pain_rest"),
-            _before_after(s, "pain_movement"),
-            escape(r["end_reason"]),
+            before_after(s, "pain_rest"),
+            before_after(s, "pain_movement"),
+            escape(short_end_words(r["end_reason"])),
         )
     return table
 
@@ -193,14 +195,6 @@ def _row(s: dict[str, Any]) -> dict[str, Any]:
         "outcomes": s["outcomes"],
         "pain_rest_change": relief,
     }
-
-
-def _before_after(s: dict[str, Any], key: str) -> str:
-    found = s["outcomes"]
-    before, after = found.get("before", {}).get(key), found.get("after", {}).get(key)
-    if before is None and after is None:
-        return "—"
-    return f"{'—' if before is None else f'{before:g}'} → {'—' if after is None else f'{after:g}'}"
 
 
 @patients_app.command("report")

@@ -32,6 +32,7 @@ from tensctl.errors import (
     StoppedByUser,
     UsageError,
 )
+from tensctl.lsl import AMPLITUDE_NAME, MARKER_NAME, LslOptions, describe_config, load_pylsl
 from tensctl.model.library import find_protocol
 from tensctl.model.protocol import Protocol, Threshold
 
@@ -71,6 +72,16 @@ def run_command(
         "--until-cap",
         help="Over the patient's daily cap: end the session at the cap instead of refusing it.",
     ),
+    lsl: bool = typer.Option(
+        False, "--lsl", help="Publish the session's markers and amplitudes on Lab Streaming Layer."
+    ),
+    lsl_wait: float = typer.Option(
+        0.0,
+        "--lsl-wait",
+        min=0,
+        metavar="S",
+        help="Wait up to S seconds for an LSL recorder before the session begins (implies --lsl).",
+    ),
 ) -> None:
     """Run PROTOCOL on a device, with the safety checks, the supervisor and a live display.
     With --patient, the patient's outcomes (pain, fatigue, adverse events) are asked before
@@ -88,6 +99,7 @@ def run_command(
             "titration (CH=SC2) takes the patient's answers in real time; use --speed N, "
             "or give CH=MA with --speed max"
         )
+    streams = _lsl_options(lsl, lsl_wait)  # a missing extra is said before any question
     screened = yes or _ask(SCREENING)
     ask = _asks_outcomes(patient, no_outcomes, as_json)
     before = ask_outcomes("before") if ask else None
@@ -102,7 +114,13 @@ def run_command(
             outcomes_before=before,
             screening="--yes" if yes else "confirmed at the prompt",
             until_cap=until_cap,
+            lsl=streams,
         )
+        if session.streams is not None and session.streams.recorder_connected is False:
+            console.warning(
+                f"no LSL recorder connected within {lsl_wait:g} s: publishing anyway, and what "
+                "came before one connects is not in its recording"
+            )
         if session.shortened:
             console.warning(session.shortened)
         lost = None
@@ -116,6 +134,17 @@ def run_command(
         if ask:  # the session's end is on record first: a prompt left unanswered loses nothing
             _outcomes_after(session)
     _finish(session, state, lost)
+
+
+def _lsl_options(lsl: bool, wait_s: float) -> LslOptions | bool:
+    """``--lsl`` and ``--lsl-wait``: what the session publishes, said on stderr."""
+    if not lsl and wait_s <= 0:
+        return False
+    load_pylsl()
+    console.info(f"LSL: publishing {MARKER_NAME} and {AMPLITUDE_NAME} {describe_config()}")
+    if wait_s > 0:
+        console.info(f"LSL: waiting up to {wait_s:g} s for a recorder to connect")
+    return LslOptions(wait_s=wait_s)
 
 
 def _asks_outcomes(patient: str | None, no_outcomes: bool, as_json: bool) -> bool:

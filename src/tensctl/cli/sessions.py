@@ -23,11 +23,17 @@ from tensctl.journal import export as exports
 from tensctl.journal.anchor import Anchor
 from tensctl.journal.anchor import read as read_anchors
 from tensctl.journal.clock import local_text, local_time, zone_name
+from tensctl.journal.dose import measured
 from tensctl.journal.recorder import default_operator
 from tensctl.journal.store import Store
-from tensctl.journal.summary import end_reason_words, summarise
+from tensctl.journal.summary import (
+    fault_words,
+    session_end_words,
+    short_end_words,
+    summarise,
+)
 from tensctl.journal.summary import outcomes as summary_outcomes
-from tensctl.journal.verify import Verification
+from tensctl.journal.verify import Verification, verify_session
 from tensctl.journal.verify import verify as verify_store
 from tensctl.model.outcomes import outcome_event, parse_outcome_text, recorded_outcomes
 
@@ -107,7 +113,7 @@ def list_sessions(
                 escape(r["patient"] or "—"),
                 escape(r["protocol"]),
                 f"{r['duration_s'] / 60:.1f}",
-                escape(_short_end(r["end_reason"])),
+                escape(short_end_words(r["end_reason"])),
                 "[yellow]SIM[/]" if r["simulated"] else "",
             )
         if rows:
@@ -119,23 +125,6 @@ def list_sessions(
         console.info(f"showing {len(shown)} of {len(headers)}{whose}; --limit 0 for all")
     if not as_json and any(r["simulated"] for r in rows):
         console.info("SIM: recorded on a simulator, not delivered to a person")
-
-
-SHORT_ENDS = {
-    "stopped_by_user": "stopped",
-    "emergency_stop": "emergency stop",
-    "interrupted": "interrupted",
-}
-
-
-def _short_end(code: str) -> str:
-    """The end reason for a table, short (``show`` says it in full): a fault by its rule."""
-    kind, _, detail = code.partition(":")
-    if kind == "fault":
-        return "fault: " + detail.replace("_", " ")
-    if kind in ("refused", "controller_lost"):
-        return kind.replace("_", " ")
-    return SHORT_ENDS.get(code) or end_reason_words(code)
 
 
 @sessions_app.command(
@@ -166,22 +155,24 @@ def show(
     device = f"{h['device_model']} {h['device_serial']}, firmware {h['firmware']}"
     out.print(f"device     {device}" + ("  [yellow](simulated)[/]" if header["simulated"] else ""))
     out.print(f"started    {_local(header['started_utc'])}    ended {_local(header['ended_utc'])}")
-    out.print(f"end        {escape(end_reason_words(header['end_reason']))}")
+    out.print(f"end        {escape(session_end_words(header['end_reason'], events))}")
     stimulated = _minutes(summary["stimulated_s"])
-    out.print(f"length     {_minutes(summary['duration_s'])} ({stimulated} stimulated)")
+    out.print(
+        f"length     {_minutes(summary['duration_s'])} "
+        f"({stimulated} in stimulation, what the daily cap counts)"
+    )
     out.print(f"protocol   sha256 {header['protocol_sha256'][:16]}…")
     for key in ("thresholds_ma", "targets_ma", "ceilings_ma"):
         if summary[key]:
             out.print(f"{key[:-3]:<10} {_per_channel(summary[key])}")
     for e in events:
         if e["kind"] == "fault":
-            rule = str(e["data"].get("rule", "")).replace("_", " ")
-            said = escape(f"{e['data'].get('message', '')} ({rule})")
+            said = escape(fault_words(e["data"]))
             when = f"{_local(e['time_utc'])}, {e['elapsed_s']:.0f} s in"
             out.print(f"[red]fault[/]      {when}: {said}")
     if summary["adjustments"]:
         out.print(f"adjusted   {len(summary['adjustments'])} time(s)")
-    _dose_table(summary["dose"])
+    _dose_table(summary["dose"], measured(events))
     _outcome_table(summary["outcomes"])
     _notes(summary["notes"])
     _corrections(summary["corrections"])
@@ -244,10 +235,10 @@ def _per_channel(values: dict[str, Any]) -> str:
     return "; ".join(f"ch{ch}: {fmt(v)}" for ch, v in values.items())
 
 
-def _dose_table(dose: list[dict[str, Any]]) -> None:
+def _dose_table(dose: list[dict[str, Any]], measured_current: bool = True) -> None:
     if not dose:
         return console.out.print("dose       none delivered")
-    table = Table("ch", "stimulated", "mean mA", "peak mA", "charge µC", "at target", box=None)
+    table = Table("ch", "output on", "mean mA", "peak mA", "charge µC", "at target", box=None)
     for d in dose:
         table.add_row(
             str(d["channel"]),
@@ -258,6 +249,11 @@ def _dose_table(dose: list[dict[str, Any]]) -> None:
             f"{d['at_target_min']:.1f} min",
         )
     console.out.print(table)
+    if not measured_current:
+        console.out.print(
+            "           the device does not measure its current: mA as commanded, "
+            "pulses and charge estimated"
+        )
 
 
 def _outcome_table(found: dict[str, dict[str, Any]]) -> None:
@@ -541,5 +537,20 @@ def report(
         header = store.session(session_id)
         events = store.events(session_id)
         store_version = version(store.conn)
-    render_report(header, events, output, store_version)
+        failed = [
+            f.message if f.seq is None else f"event {f.seq} {f.message}"
+            for f in verify_session(store, session_id)
+        ]
+    render_report(header, events, output, store_version, failed)
+    if failed:
+        raise TamperedRecord(
+            [
+                Problem(
+                    f"the record of session {session_id} fails verification ({failed[0]}); "
+                    f"the report written to {output} says so at its top — tensctl sessions "
+                    "verify names every changed record",
+                    str(output),
+                )
+            ]
+        )
     console.success(f"report of session {session_id} written to {output}")

@@ -19,7 +19,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import date, datetime, time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -38,15 +38,18 @@ from tensctl.journal.summary import (
     SIT_ORDER,
     TREND_MIN_DAYS,
     TREND_MIN_SESSIONS,
+    before_after,
     intensity_trend_ma_per_week,
     mean_intensity_ma,
     pain_change,
+    short_end_words,
     summarise,
 )
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
     from matplotlib.figure import Figure as MplFigure
+    from matplotlib.ticker import Formatter, Locator
 
 Row = Mapping[str, Any]
 RESPONDER_FRACTION = 0.30  # a 30 % fall in pain: the usual responder threshold
@@ -141,25 +144,30 @@ class Day:
     real_s: float
     simulated_s: float
     cap_s: float | None  # the strictest cap of the day's sessions
+    over: bool = False  # a session took the day's minutes past its own protocol's cap
+    loosest_cap_s: float | None = None  # where the day's protocols differ
 
     def over_cap(self) -> bool:
-        """The cap counts real and simulated sessions apart: over it on either."""
-        if self.cap_s is None:
-            return False
-        return round(self.real_s) > self.cap_s or round(self.simulated_s) > self.cap_s
+        """Over the cap as a session is held to it: the day's minutes up to and including a
+        session (real and simulated counted apart) past that session's own protocol's cap.
+        A day of several protocols is not held to the strictest one."""
+        return self.over
 
 
 def days(sessions: Iterable[CourseSession]) -> list[Day]:
     """Stimulated time per local calendar day (the daily cap's day), by kind of device."""
     by_day: dict[date, list[CourseSession]] = {}
-    for s in sessions:
+    for s in sorted(sessions, key=lambda s: s.started):
         by_day.setdefault(s.day, []).append(s)
     out = []
     for day, found in sorted(by_day.items()):
+        used = {False: 0.0, True: 0.0}  # real, simulated: each against its own kind
+        over = False
+        for s in found:
+            used[s.simulated] += round(s.summary["stimulated_s"])
+            over = over or (s.cap_s is not None and used[s.simulated] > s.cap_s)
         caps = [s.cap_s for s in found if s.cap_s is not None]
-        real = sum(round(s.summary["stimulated_s"]) for s in found if not s.simulated)
-        sim = sum(round(s.summary["stimulated_s"]) for s in found if s.simulated)
-        out.append(Day(day, len(found), float(real), float(sim), min(caps) if caps else None))
+        out.append(Day(day, len(found), used[False], used[True], min(caps) if caps else None, over))
     return out
 
 
@@ -179,14 +187,6 @@ def _ma(value: float | None) -> str:
 
 def _rating(value: Any) -> str:
     return "—" if value is None else f"{float(value):g}"
-
-
-def _before_after(summary: Mapping[str, Any], key: str) -> str:
-    found = summary["outcomes"]
-    before, after = found.get("before", {}).get(key), found.get("after", {}).get(key)
-    if before is None and after is None:
-        return "—"
-    return f"{_rating(before)} → {_rating(after)}"
 
 
 def _relief_text(summary: Mapping[str, Any]) -> str:
@@ -328,11 +328,11 @@ def _pain_section(
                     _session_name(s),
                     local_text(str(s.summary["started_utc"])),
                     str(s.summary["protocol"]),
-                    _before_after(s.summary, "pain_rest"),
+                    before_after(s.summary, "pain_rest"),
                     _relief_text(s.summary),
-                    _before_after(s.summary, "pain_movement"),
-                    _before_after(s.summary, "fatigue"),
-                    str(s.summary["end_reason"]).replace("_", " "),
+                    before_after(s.summary, "pain_movement"),
+                    before_after(s.summary, "fatigue"),
+                    short_end_words(s.summary["end_reason"]),
                 ]
                 for s in ordered
             ],
@@ -365,6 +365,8 @@ def _day_section(
         if with_sim:
             row.append(_minutes(d.simulated_s))
         cap = "—" if d.cap_s is None else _minutes(d.cap_s)
+        if d.loosest_cap_s is not None and d.cap_s is not None and d.loosest_cap_s != d.cap_s:
+            cap = f"{cap}–{_minutes(d.loosest_cap_s)}"  # each session held to its own
         verdict = "no cap" if d.cap_s is None else ("OVER THE CAP" if d.over_cap() else "yes")
         rows.append([*row, cap, verdict])
     doc.add(Table(columns, rows))
@@ -495,17 +497,22 @@ def _when(s: CourseSession) -> float:
 
 def _date_axis(ax: Axes, label: str = "", at: Sequence[float] = ()) -> None:
     """Local dates along x; ``at`` (date numbers) widens the axis to a day either side, so a
-    course of one day reads as that day (not as years of empty axis)."""
+    course of one day reads as that day (not as years of empty axis), and a course of two
+    weeks or less has a tick on each day, named."""
     import matplotlib.dates as mdates
 
     if at:
         ax.set_xlim(min(at) - 1, max(at) + 1)
-
-    locator = mdates.AutoDateLocator(minticks=3, maxticks=8)  # type: ignore[no-untyped-call]
+    locator: Locator
+    formatter: Formatter
+    if at and max(at) - min(at) <= 14:
+        locator = mdates.DayLocator()  # type: ignore[no-untyped-call]
+        formatter = mdates.DateFormatter("%d %b")  # type: ignore[no-untyped-call]
+    else:
+        locator = mdates.AutoDateLocator(minticks=3, maxticks=8)  # type: ignore[no-untyped-call]
+        formatter = mdates.ConciseDateFormatter(locator)  # type: ignore[no-untyped-call]
     ax.xaxis.set_major_locator(locator)
-    ax.xaxis.set_major_formatter(
-        mdates.ConciseDateFormatter(locator)  # type: ignore[no-untyped-call]
-    )
+    ax.xaxis.set_major_formatter(formatter)
     ax.xaxis_date()
     if label:
         ax.set_xlabel(label)
@@ -541,7 +548,7 @@ def _pain_figure(figure_class: type[MplFigure], ordered: Sequence[CourseSession]
 def _day_figure(figure_class: type[MplFigure], found: Sequence[Day], with_sim: bool) -> MplFigure:
     fig = figure_class(figsize=FIGURE_IN, layout="constrained")
     ax = fig.add_subplot()
-    xs = [datetime.combine(d.day, datetime.min.time()) for d in found]
+    xs = [datetime.combine(d.day, time(12)) for d in found]  # a day's bar centred on its noon
     real = [d.real_s / 60 for d in found]
     colours = ["#b00020" if d.over_cap() else "C0" for d in found]
     width = 0.8 if not with_sim else 0.4

@@ -71,7 +71,7 @@ Block = Heading | Paragraph | Fields | Table | Figure
 class Document:
     title: str
     subtitle: str = ""
-    banner: str = ""  # shown above everything in alert colour, e.g. SIMULATED
+    banner: str = ""  # shown above everything in alert colour, e.g. SIMULATED; a line each
     created_utc: str = ""  # the PDF's creation date (the record's time: same record, same bytes)
     blocks: list[Block] = field(default_factory=list)
 
@@ -158,8 +158,8 @@ def to_html(document: Document) -> str:
         '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">',
         f"<title>{html.escape(document.title)}</title><style>{_STYLE}</style></head><body>",
     ]
-    if document.banner:
-        parts.append(f'<div class="banner">{_esc(document.banner)}</div>')
+    for line in filter(None, document.banner.split("\n")):
+        parts.append(f'<div class="banner">{_esc(line)}</div>')
     parts.append(f"<h1>{_esc(document.title)}</h1>")
     if document.subtitle:
         parts.append(f'<p class="subtitle">{_esc(document.subtitle)}</p>')
@@ -213,6 +213,19 @@ def _line(
     pdf.multi_cell(0, size * 0.5, text, new_x="LMARGIN", new_y="NEXT")
 
 
+def _column_weights(columns: Sequence[str], rows: Sequence[Sequence[str]]) -> tuple[int, ...]:
+    """Relative column widths from what the columns hold: at least the longest word of each
+    (so no word is split across lines, as "threshol/ds" was with equal widths), at most a
+    short sentence's worth."""
+    weights = []
+    for i, name in enumerate(columns):
+        texts = [str(name)] + [str(r[i]) for r in rows if i < len(r)]
+        longest_word = max((len(w) for t in texts for w in t.split()), default=1)
+        widest = max(len(t) for t in texts)
+        weights.append(max(longest_word, min(widest, 36)) + 2)
+    return tuple(weights)
+
+
 def _pdf_table(
     pdf: FPDF, columns: Sequence[str], rows: Sequence[Sequence[str]], head: bool
 ) -> None:
@@ -230,13 +243,19 @@ def _pdf_table(
         line_height=4.2,
         padding=1,
         width=pdf.epw,
-        col_widths=None if head else (1, 3),
+        col_widths=_column_weights(columns, rows) if head else (1, 3),
     ) as table:
         for cells in ([columns] if head else []) + [list(r) for r in rows]:
             row = table.row()
             for cell in cells:
                 row.cell(cell)
     pdf.ln(2)
+
+
+def _figure_mm(pdf: FPDF, block: Figure) -> float:
+    """The height a figure takes on the page, drawn across its width."""
+    width_in, height_in = block.figure.get_size_inches()
+    return float(pdf.epw * height_in / width_in)
 
 
 def to_pdf(document: Document) -> bytes:
@@ -246,16 +265,20 @@ def to_pdf(document: Document) -> bytes:
         pdf.set_fill_color(*_RED)
         pdf.set_text_color(255, 255, 255)
         pdf.set_font(_FONT, "B", size=10)
-        pdf.multi_cell(0, 7, f" {document.banner}", fill=True, new_x="LMARGIN", new_y="NEXT")
+        for line in filter(None, document.banner.split("\n")):
+            pdf.multi_cell(0, 7, f" {line}", fill=True, new_x="LMARGIN", new_y="NEXT")
+            pdf.ln(1)
         pdf.set_fill_color(255, 255, 255)
-        pdf.ln(2)
+        pdf.ln(1)
     _line(pdf, document.title, 15, bold=True)
     if document.subtitle:
         _line(pdf, document.subtitle, 9, colour=_GREY)
-    for block in document.blocks:
+    for i, block in enumerate(document.blocks):
         if isinstance(block, Heading):
-            if pdf.will_page_break(30):
-                pdf.add_page()
+            after = document.blocks[i + 1] if i + 1 < len(document.blocks) else None
+            keep_mm = 30 + (_figure_mm(pdf, after) if isinstance(after, Figure) else 0)
+            if pdf.will_page_break(min(keep_mm, pdf.eph - 30)):  # a heading stays with its
+                pdf.add_page()  # figure: never alone at the foot of a page
             pdf.ln(3)
             _line(pdf, block.text, 11, bold=True)
             pdf.set_draw_color(200, 200, 200)
@@ -273,9 +296,7 @@ def to_pdf(document: Document) -> bytes:
             else:
                 _line(pdf, block.empty, 9, colour=_GREY)
         else:
-            width_in, height_in = block.figure.get_size_inches()
-            height_mm = pdf.epw * height_in / width_in
-            if pdf.will_page_break(height_mm):
+            if pdf.will_page_break(_figure_mm(pdf, block)):
                 pdf.add_page()
             svg = figure_svg(block.figure, text_as_text=False)
             pdf.set_fill_color(0, 0, 0)  # what the SVG does not colour itself is black

@@ -73,6 +73,18 @@ def delivered_ma(reading: Mapping[str, Any]) -> float:
     return float(reading.get("delivered_ma") or 0.0)
 
 
+def measured(events: Iterable[Mapping[str, Any]]) -> bool:
+    """Whether the device measured the current it delivered (a P24 does not: its telemetry
+    says ``measured: false``, and the dose is what was commanded, its pulses and charge the
+    host's estimate)."""
+    return not any(
+        reading.get("measured") is False
+        for e in events
+        if e["kind"] == "telemetry"
+        for reading in e["data"].get("channels", {}).values()
+    )
+
+
 def session_telemetry(events: Iterable[Mapping[str, Any]]) -> list[Mapping[str, Any]]:
     """The telemetry summaries of the session itself, in order: those written while a
     channel was being titrated left out."""

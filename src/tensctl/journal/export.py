@@ -226,7 +226,9 @@ def session_row(header: Row, events: Sequence[Row]) -> dict[str, Any]:
         n for n in (before.get("adverse_note"), after.get("adverse_note")) if n
     )
     row["notes_count"] = len(s["notes"])
-    row["notes"] = [n["text"] for n in s["notes"]]
+    row["notes"] = [
+        {k: n[k] for k in ("time_utc", "operator", "text") if k in n} for n in s["notes"]
+    ]
     row["amended"] = bool(s["corrections"])
     row["corrections"] = s["corrections"]
     return row
@@ -252,7 +254,7 @@ def _cell(column: str, value: Any) -> str:
     if column == "adverse_events":
         return "+".join(value)
     if column == "notes":
-        return " | ".join(value)
+        return " | ".join(f"{n['text']} ({n.get('operator') or '?'})" for n in value)
     if column == "corrections":
         return " | ".join(_correction_text(c) for c in value)
     return str(value)

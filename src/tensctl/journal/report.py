@@ -33,9 +33,17 @@ from tensctl.journal.document import (
     figure_svg,
     write_document,
 )
-from tensctl.journal.dose import ChannelDose, delivered_dose
-from tensctl.journal.session_plot import DPI, FAULT_WORDS, session_figure
-from tensctl.journal.summary import SIT_ORDER, duration_s, stimulated_s
+from tensctl.journal.dose import ChannelDose, delivered_dose, measured
+from tensctl.journal.session_plot import DPI, session_figure
+from tensctl.journal.summary import (
+    SIT_ORDER,
+    duration_s,
+    end_reason_words,
+    fault_label,
+    fault_words,
+    session_end_words,
+    stimulated_s,
+)
 
 Event = Mapping[str, Any]
 SUFFIXES = (".html", ".pdf", ".png", ".svg")
@@ -51,7 +59,7 @@ PAIN = (("pain_rest", "pain at rest"), ("pain_movement", "pain on movement"))
 ADVERSE_WORDS = {"skin_irritation": "skin irritation", "burn": "burn", "other": "other"}
 DOSE_COLUMNS = (
     "channel",
-    "stimulated (min)",
+    "output on (min)",
     "mean (mA)",
     "peak (mA)",
     "at target (min)",
@@ -71,11 +79,13 @@ def render_report(
     events: Sequence[Event],
     path: Path,
     store_version: int | None = None,
+    failed_checks: Sequence[str] = (),
 ) -> Path:
     """Write the report of one session (its store header and parsed events) to ``path``;
     the format follows the suffix: .html or .pdf (the whole report), .png or .svg (the
-    plot alone). ``store_version``: the store's schema version, for the technical record.
-    Returns ``path``."""
+    plot alone). ``store_version``: the store's schema version, for the technical record;
+    ``failed_checks``: what verifying this session's record found (each in words) — the
+    report then says at its top that the record fails verification. Returns ``path``."""
     path = Path(path)
     kind = path.suffix.lower()
     if kind not in SUFFIXES:
@@ -84,7 +94,9 @@ def render_report(
     figure = session_figure(header, events)
     try:
         if kind in (".html", ".pdf"):
-            return write_document(build_document(header, events, figure, store_version), path)
+            return write_document(
+                build_document(header, events, figure, store_version, failed_checks), path
+            )
         try:
             if kind == ".png":
                 figure.savefig(path, format="png", dpi=DPI)
@@ -132,30 +144,28 @@ def _time_of_day(stamp: Any) -> str:
     return f"{when.strftime('%H:%M:%S')} {zone_name(when)}" if when is not None else "—"
 
 
-def _fault_words(rule: str) -> str:
-    return FAULT_WORDS.get(rule, rule.replace("_", " "))
-
-
-def end_words(reason: str | None) -> str:
-    """How a session ended, in words."""
+def end_words(header: Mapping[str, Any], events: Sequence[Event]) -> str:
+    """How a session ended, in words (a fault by what its fault event says)."""
+    reason = header.get("end_reason")
     if not reason:
         return "not ended (still running, or its end not recorded)"
     if reason in END_WORDS:
         return END_WORDS[reason]
     if reason.startswith("fault:"):
-        rule = reason.removeprefix("fault:")
-        return f"fault: {_fault_words(rule)} — every output was taken to 0"
+        return f"{session_end_words(reason, events)} — every output was taken to 0"
     if reason.startswith("refused:"):
         return f"refused before any stimulation: {reason.removeprefix('refused:').strip()}"
-    return reason.replace("_", " ")
+    return str(end_reason_words(reason))
 
 
-def short_end_words(reason: str | None) -> str:
+def short_end_words(reason: str | None, events: Sequence[Event] = ()) -> str:
     """How a session ended, in a few words (the subtitle)."""
     if not reason:
         return "not ended"
     if reason.startswith("fault:"):
-        return f"fault: {_fault_words(reason.removeprefix('fault:'))}"
+        rule = reason.removeprefix("fault:")
+        faults = [e["data"] for e in events if e["kind"] == "fault"]
+        return f"fault: {fault_label(next(iter(faults), {'rule': rule}))}"
     if reason.startswith("refused:"):
         return "refused before any stimulation"
     short = {
@@ -179,8 +189,10 @@ def build_document(
     events: Sequence[Event],
     figure: Any,
     store_version: int | None = None,
+    failed_checks: Sequence[str] = (),
 ) -> Document:
-    """The whole report as a document (the plot given as ``figure``)."""
+    """The whole report as a document (the plot given as ``figure``); ``failed_checks``
+    (what verifying the record found) head it, so a changed record is never read as sound."""
     simulated = bool(header.get("simulated"))
     protocol = _protocol(header)
     title = (
@@ -191,14 +203,18 @@ def build_document(
             f"patient {header.get('patient_id') or '— (none named)'}",
             local_text(header.get("started_utc")),
             _minutes(duration_s(events)),
-            short_end_words(header.get("end_reason")),
+            short_end_words(header.get("end_reason"), events),
         ]
     )
-    banner = (
-        "SIMULATED — recorded on a simulator: no patient received this stimulation"
-        if simulated
-        else ""
-    )
+    warnings = []
+    if failed_checks:
+        warnings.append(
+            "THIS RECORD FAILS VERIFICATION — it was changed after it was written, so what "
+            f"follows cannot be relied on: {'; '.join(failed_checks)}"
+        )
+    if simulated:
+        warnings.append("SIMULATED — recorded on a simulator: no patient received this stimulation")
+    banner = "\n".join(warnings)
     doc = Document(
         title, subtitle, banner, str(header.get("ended_utc") or header.get("started_utc") or "")
     )
@@ -213,7 +229,7 @@ def build_document(
         Figure(
             figure,
             "Delivered (solid) and target (dotted) amplitude per channel; phases as bands, "
-            "pauses hatched, thresholds and the ceiling as horizontal lines, adjustments as "
+            "pauses shaded amber, thresholds and the ceiling as horizontal lines, adjustments as "
             "triangles (close ones summarised in one label), faults and stops in red.",
         ),
     )
@@ -259,7 +275,7 @@ def _who_what_when(
         ("started", local_text(header.get("started_utc"))),
         ("ended", local_text(header.get("ended_utc"))),
         ("duration", _duration(events)),
-        ("how it ended", end_words(header.get("end_reason"))),
+        ("how it ended", end_words(header, events)),
         ("operator", str(header.get("operator") or "—")),
         ("device", device),
     ]
@@ -272,7 +288,10 @@ def _who_what_when(
 
 def _duration(events: Sequence[Event]) -> str:
     total, on = duration_s(events), stimulated_s(events)
-    return f"{_minutes(total)} of session time, {_minutes(on)} stimulating (pauses excluded)"
+    return (
+        f"{_minutes(total)} of session time, {_minutes(on)} in stimulation (ramping up and "
+        "stimulating, what the daily cap counts; pauses excluded)"
+    )
 
 
 # ---- titration ------------------------------------------------------------------------------
@@ -341,7 +360,11 @@ def _dose(events: Sequence[Event]) -> list[Paragraph | Table]:
         Paragraph(
             "From the device's telemetry: time with output on, time-weighted mean and peak "
             "of the delivered amplitude, time at the target, and the device's charge and "
-            "pulse counters. Titration is not counted.",
+            "pulse counters. Titration is not counted."
+            if measured(events)
+            else "This device does not measure its current: the amplitudes are what was "
+            "commanded while it reported the channel running, and the pulses and charge are "
+            "the host's estimate from the commanded pulse. Titration is not counted.",
             "muted",
         ),
     ]
@@ -497,8 +520,7 @@ def _interruptions(header: Mapping[str, Any], events: Sequence[Event]) -> Table:
                 rows.append([_when(e), "stopped by the operator: ramping down to 0"])
                 stopping = False  # the first ramp down is the stop
         elif kind == "fault":
-            rule = str(d.get("rule", ""))
-            rows.append([_when(e), f"fault: {_fault_words(rule)} ({d.get('message', '')})"])
+            rows.append([_when(e), f"fault: {fault_words(d)}"])
         elif kind == "stop":
             rows.append([_when(e), f"emergency stop: {d.get('reason', '—')}"])
         elif kind == "warning" and d.get("rule") in ("resume", "reset", "daily_cap", "ceiling"):
@@ -506,9 +528,9 @@ def _interruptions(header: Mapping[str, Any], events: Sequence[Event]) -> Table:
     reason = str(header.get("end_reason") or "")
     closed = [e for e in events if e["kind"] == "closed"]
     if reason == "interrupted" and closed:
-        rows.append([_when(closed[-1]), end_words(reason)])
+        rows.append([_when(closed[-1]), end_words(header, events)])
     if reason.startswith("refused:") and closed:
-        rows.append([_when(closed[-1]), end_words(reason)])
+        rows.append([_when(closed[-1]), end_words(header, events)])
     return Table(
         ["when (session time)", "what"], rows, empty="none: the session ran without interruption"
     )

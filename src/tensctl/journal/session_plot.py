@@ -1,7 +1,7 @@
 """A session's amplitude over time, as a matplotlib figure (drawn without pyplot).
 
 One panel per channel: the delivered amplitude (solid) and the target (dotted) from the
-session's telemetry, titration left out; the protocol's phases as bands, pauses hatched;
+session's telemetry, titration left out; the protocol's phases as bands, pauses shaded amber;
 the titrated thresholds (ST, SC1, N, SC2) and the channel's ceiling as horizontal lines,
 named in the right margin; the operator's adjustments as triangles with their labels in
 one lane along the top of the panel, and faults and stops as red lines with their labels in
@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 
 from tensctl.errors import MissingExtra
 from tensctl.journal.dose import delivered_ma, session_telemetry
+from tensctl.journal.summary import fault_label
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
@@ -36,19 +37,9 @@ WIDTH_IN, PANEL_IN, FRAME_IN = 10.0, 2.7, 1.3
 LABEL_GAP_PX = 6.0
 ADJUST_LANE_Y, EVENT_LANE_Y, PHASE_LANE_Y = 0.86, 0.03, 0.975
 THRESHOLD_STYLE = {"ST": ":", "SC1": "--", "N": "-.", "SC2": (0, (5, 2, 1, 2))}
-FAULT_WORDS = {
-    "open_circuit": "electrode off",
-    "peel": "electrode peeling",
-    "compliance": "poor electrode contact",
-    "over_current": "over current",
-    "mismatch": "output not as commanded",
-    "host_watchdog": "controller too slow",
-    "record": "record could not be written",
-    "link_lost": "device link lost",
-    "device_session": "device restarted",
-    "device": "device error",
-}
 PAUSE_MIN_FRACTION = 0.004  # a pause too short to see is still drawn this wide
+# solid, not hatched: a hatch is lost when the PDF places the plot's SVG
+PAUSE_STYLE: dict[str, Any] = {"facecolor": "#f0b429", "alpha": 0.35, "linewidth": 0}
 
 
 def figure_class() -> type[Figure]:
@@ -164,8 +155,7 @@ def _marks(events: Sequence[Event], time: Timebase, end_reason: str) -> list[tup
     for e in events:
         data = e["data"]
         if e["kind"] == "fault":
-            rule = str(data.get("rule", ""))
-            marks.append((time.at(e), f"fault: {FAULT_WORDS.get(rule, rule.replace('_', ' '))}"))
+            marks.append((time.at(e), f"fault: {fault_label(data)}"))
         elif e["kind"] == "stop":
             marks.append((time.at(e), "emergency stop"))
         elif e["kind"] == "state" and data.get("state") == "ramping_down" and stopped:
@@ -332,7 +322,7 @@ def _panel(
         ax.axvspan(start, stop, color="grey", alpha=0.07 if i % 2 == 0 else 0.15, linewidth=0)
     for start, stop in pauses:
         stop = max(stop, start + PAUSE_MIN_FRACTION * span)
-        ax.axvspan(start, stop, facecolor="none", edgecolor="dimgrey", hatch="////", linewidth=0)
+        ax.axvspan(start, stop, **PAUSE_STYLE)
     for x, _ in marks:
         ax.axvline(x, color="red", linewidth=1.2, linestyle="--")
     ax.grid(True, alpha=0.3)
@@ -447,7 +437,7 @@ def _legend(fig: Figure, channels: list[Channel], phased: bool, paused: bool) ->
     if phased:
         handles.append(Patch(facecolor="grey", alpha=0.15, label="phase"))
     if paused:
-        handles.append(Patch(facecolor="none", edgecolor="dimgrey", hatch="////", label="paused"))
+        handles.append(Patch(**PAUSE_STYLE, label="paused"))
     if not handles:
         return
     fig.legend(

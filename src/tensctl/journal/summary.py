@@ -10,6 +10,7 @@ devices: they are in neither the trend nor the daily tally of the other kind.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
@@ -177,6 +178,114 @@ FAULT_RULE_WORDS = {
 """Fault rules as a person reads them; a rule not listed is shown with its underscores as
 spaces."""
 
+DEVICE_CONDITION_WORDS = {
+    "open_circuit": "an electrode came off or lost contact (open circuit)",
+    "electrode": "an electrode came off or lost contact",
+    "over_current": "current above the allowed limit",
+    "compliance": "it could not drive the current through the skin (compliance)",
+    "peel": "an electrode peeling off (impedance rising)",
+    "short": "a short circuit between the electrodes",
+    "mismatch": "it delivered other settings than those sent",
+    "watchdog": "this computer went silent (its watchdog)",
+    "link": "it lost its connection to this computer",
+    "low_battery": "its battery is low",
+    "reboot": "it restarted",
+    "boot": "it restarted",
+    "emergency_stop": "its own emergency stop",
+    "emergency_switch": "its emergency switch",
+    "locked": "it is locked",
+    "pulse_timeout": "a pulse did not end in time",
+    "low_current": "the current stayed below what was set (poor contact)",
+    "module": "an output module failed",
+}
+"""What a device reports of itself (its fault flags, as the drivers name them) in words."""
+
+_DEVICE_REPORTED = re.compile(r"(channel \d+|device) reported (.+)")
+
+
+def device_reported(data: Mapping[str, Any]) -> tuple[str, list[str]] | None:
+    """A fault the device reported: where (``channel 1`` or ``device``) and what, as the
+    driver named it (``open_circuit``); ``None`` for a fault the host found."""
+    rule, message = str(data.get("rule", "")), str(data.get("message", ""))
+    found = _DEVICE_REPORTED.fullmatch(message) if rule.startswith("device") else None
+    if found is None:
+        return None
+    return found.group(1), [c.strip() for c in found.group(2).split(",") if c.strip()]
+
+
+def fault_words(data: Mapping[str, Any]) -> str:
+    """A ``fault`` event (``rule``, ``message``) in a person's words. A fault the device
+    reported (``channel 1 reported open_circuit``) is said by what the device found
+    ("channel 1: an electrode came off or lost contact (open circuit), as the device
+    reported"); any other by its rule, with the message the program wrote."""
+    rule, message = str(data.get("rule", "")), str(data.get("message", ""))
+    reported = device_reported(data)
+    if reported:
+        where, codes = reported
+        said = "; ".join(DEVICE_CONDITION_WORDS.get(c, c.replace("_", " ")) for c in codes)
+        return f"{where}: {said}, as the device reported"
+    words = FAULT_RULE_WORDS.get(rule, rule.replace("_", " "))
+    return f"{words}; {message}" if message and message != words else words
+
+
+FAULT_LABELS = {
+    "open_circuit": "electrode off",
+    "peel": "electrode peeling",
+    "compliance": "poor electrode contact",
+    "over_current": "over current",
+    "mismatch": "output not as commanded",
+    "host_watchdog": "controller too slow",
+    "record": "record could not be written",
+    "link_lost": "device link lost",
+    "device_session": "device restarted",
+    "device": "device error",
+    "device_fault": "device fault",
+}
+"""Fault rules and device flags in a few words, for a label or a table cell."""
+
+
+def fault_label(data: Mapping[str, Any]) -> str:
+    """A fault event in a few words, for a label: what the device found where it reported
+    it (``electrode off``), else the rule."""
+    reported = device_reported(data)
+    rule = reported[1][0] if reported and reported[1] else str(data.get("rule", ""))
+    return FAULT_LABELS.get(rule, rule.replace("_", " "))
+
+
+SHORT_ENDS = {
+    "completed": "completed",
+    "stopped_by_user": "stopped",
+    "emergency_stop": "emergency stop",
+    "interrupted": "interrupted",
+}
+
+
+def short_end_words(code: str | None, events: Iterable[Row] = ()) -> str:
+    """How a session ended in a word or two, for a table (``show`` says it in full): a
+    fault by what was found (from its fault event, where ``events`` are given)."""
+    if not code:
+        return "not ended"
+    kind, _, detail = code.partition(":")
+    if kind == "fault":
+        faults = [e["data"] for e in events if e["kind"] == "fault"]
+        found = next((f for f in faults if f.get("rule") == detail), {"rule": detail})
+        return f"fault: {fault_label(found)}"
+    if kind in ("refused", "controller_lost"):
+        return kind.replace("_", " ")
+    return SHORT_ENDS.get(code) or end_reason_words(code)
+
+
+def session_end_words(code: str | None, events: Iterable[Row]) -> str:
+    """How a session ended, in words, with what its fault event says where the end reason
+    alone says little ("fault: channel 1: an electrode came off …, as the device reported",
+    not "fault: the device reported a fault")."""
+    kind, _, rule = (code or "").partition(":")
+    if kind == "fault":
+        for e in events:
+            if e["kind"] == "fault" and e["data"].get("rule") == rule:
+                return f"fault: {fault_words(e['data'])}"
+    return end_reason_words(code)
+
 
 def end_reason_words(code: str | None) -> str:
     """How a session ended, in words: ``completed`` → "completed", ``stopped_by_user`` →
@@ -275,3 +384,17 @@ def pain_change(summary: Mapping[str, Any], key: str = "pain_rest") -> float | N
     if before is None or after is None:
         return None
     return float(after) - float(before)
+
+
+def before_after(summary: Mapping[str, Any], key: str) -> str:
+    """A rating before → after the session as a person reads it (``6 → 3``; ``—`` for one
+    not given, and alone when neither was)."""
+    found = summary["outcomes"]
+    before, after = found.get("before", {}).get(key), found.get("after", {}).get(key)
+    if before is None and after is None:
+        return "—"
+
+    def said(value: Any) -> str:
+        return "—" if value is None else f"{float(value):g}"
+
+    return f"{said(before)} → {said(after)}"

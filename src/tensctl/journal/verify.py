@@ -141,6 +141,22 @@ def verify(store: Store, anchored: Sequence[Anchor] = ()) -> Verification:
     )
 
 
+def verify_session(store: Store, session_id: int) -> list[Finding]:
+    """One session's own record, as ``verify`` checks it: its header (and that it follows
+    the session before it, where that one is still there), every event of its chain, its
+    end and its seals — what a report of that session rests on. Sessions gone from the store
+    and the chain of seals as a whole are ``verify``'s to find."""
+    with store.snapshot() as view:
+        header = view.session(session_id)
+        before = view.conn.execute(
+            "SELECT hash FROM sessions WHERE id = ?", (session_id - 1,)
+        ).fetchone()
+        prev = chain.GENESIS if session_id == 1 else before[0] if before else header["prev_hash"]
+        rows = view.events(session_id, raw=True)
+        mine = [s for s in view.seals() if s["session_id"] == session_id]
+    return _header(header, prev, session_id) + _events(header, rows) + _sealed(header, rows, mine)
+
+
 def _header(row: Row, prev: str, expected_id: int) -> list[Finding]:
     out = []
     if row["id"] != expected_id:

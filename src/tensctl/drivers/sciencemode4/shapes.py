@@ -91,10 +91,10 @@ class Shape:
         return MlChannel(self.points(amplitude_ma), self.period_ms, 0, self.quarter_ms)
 
     def charge_per_pulse_nc(self, amplitude_ma: float) -> tuple[float, float]:
-        """(absolute charge of both phases, net charge) of one pulse, in nC."""
+        """(absolute charge of both phases, net charge) of one pulse, in nC (mA × µs)."""
         first, second = self.points(amplitude_ma)
-        q1 = first.current_ma * first.duration_us / 1000
-        q2 = second.current_ma * second.duration_us / 1000
+        q1 = first.current_ma * first.duration_us
+        q2 = second.current_ma * second.duration_us
         return abs(q1) + abs(q2), q1 + q2
 
 
