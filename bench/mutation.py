@@ -187,8 +187,8 @@ def stage_simulator() -> None:
     for data in ("devices", "protocols"):
         shutil.copytree(ROOT / data, STAGE / data)
     shutil.copytree(ROOT / "tests" / "sim", STAGE / "tests" / "sim", ignore=ignore)
-    for helper in ("conftest.py", "simproc.py"):
-        shutil.copy(ROOT / "tests" / helper, STAGE / "tests" / helper)
+    # the simulator fixtures are tensctl.testing's, staged with src/tensctl above
+    shutil.copy(ROOT / "tests" / "conftest.py", STAGE / "tests" / "conftest.py")
     (STAGE / "pyproject.toml").write_text(SIMULATOR_CONFIG)
     os.chdir(STAGE)
 

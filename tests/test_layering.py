@@ -175,3 +175,17 @@ def test_no_import_circle(package: str) -> None:
     ``a.b`` Python initialises on the way."""
     mine = [c for c in _cycles(GRAPH) if any(_package(m) == package for m in c)]
     assert not mine, "import circles:\n" + "\n".join(" -> ".join(c) for c in mine)
+
+
+def test_the_pytest_plugin_is_a_leaf() -> None:
+    """``tensctl.testing`` (the pytest plugin) may import anything, the simulator included,
+    as the cli does; nothing imports it, so neither the controller nor the simulator ever
+    needs pytest."""
+    importers = {
+        m
+        for m, targets in GRAPH.items()
+        if _package(m) != "tensctl.testing"
+        and any(_package(t) == "tensctl.testing" for t in targets)
+    }
+    assert importers == set()
+    assert "tenssim.process" in GRAPH["tensctl.testing.simulator"]  # the check sees the plugin

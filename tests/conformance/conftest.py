@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 from simbench import Bench
-from simproc import SimProcess
 
 from tensctl.drivers.registry import open_driver
+from tensctl.testing import Simulator
 
 TRANSPORTS = ["inprocess", "pty", "tcp"]
 
@@ -27,9 +27,8 @@ def make_bench(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Calla
         if request.param == "inprocess":
             url = f"sim://?log={log}" + (f"&scenario={scenario}" if scenario else "")
         else:
-            extra = ["--scenario", str(scenario)] if scenario else []
-            process = SimProcess(request.param, log, *extra)
-            url = process.address
+            process = Simulator(log, transport=request.param, scenario=scenario)
+            url = process.url
         bench = Bench(request.param, url, log, open_driver(url), process)
         made.append(bench)
         return bench

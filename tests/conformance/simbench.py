@@ -10,11 +10,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from simproc import SimProcess
 from tenssim.log import read_log
 
 from tensctl.drivers.base import ChannelSettings, Driver
 from tensctl.drivers.errors import CommandRefused, LinkLost
+from tensctl.testing import Simulator
 
 
 @dataclass
@@ -23,7 +23,7 @@ class Bench:
     url: str
     log_path: Path
     driver: Driver
-    process: SimProcess | None = None
+    process: Simulator | None = None
     _quiet: list[Callable[[], None]] = field(default_factory=list)
 
     def log(self) -> list[dict[str, Any]]:

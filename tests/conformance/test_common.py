@@ -16,13 +16,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from simproc import SimProcess
-from tenssim.control import send
 
 from tensctl.drivers.base import ChannelSettings, Driver
 from tensctl.drivers.errors import DriverError
 from tensctl.drivers.registry import open_driver
 from tensctl.model.library import find_device
+from tensctl.testing import Simulator
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -31,13 +30,12 @@ pytestmark = pytest.mark.timeout(60)
 class Target:
     personality: str
     profile: str
-    scheme: str  # "" for the native driver (a bare port path)
 
 
 TARGETS = [
-    Target("native", "tenssim-2ch", ""),
-    Target("sciencemode2", "hasomed-rehastim2", "sciencemode2://"),
-    Target("sciencemode4", "hasomed-p24", "sciencemode4://"),
+    Target("native", "tenssim-2ch"),
+    Target("sciencemode2", "hasomed-rehastim2"),
+    Target("sciencemode4", "hasomed-p24"),
 ]
 SETTINGS = ChannelSettings(frequency_hz=40, pulse_width_us=200)
 
@@ -45,9 +43,8 @@ SETTINGS = ChannelSettings(frequency_hz=40, pulse_width_us=200)
 @dataclass
 class Rig:
     target: Target
-    process: SimProcess
+    process: Simulator
     driver: Driver
-    control: Path
 
     def log(self) -> list[dict[str, Any]]:
         return self.process.log()
@@ -76,23 +73,18 @@ class Rig:
 @pytest.fixture(params=TARGETS, ids=[t.personality for t in TARGETS])
 def rig(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Rig]:
     target: Target = request.param
-    control = tmp_path / "control.sock"
-    process = SimProcess(
-        "pty",
+    process = Simulator(
         tmp_path / "sim.jsonl",
-        "--personality",
-        target.personality,
-        "--control",
-        str(control),
-        "--reset-clear-ms",
-        "0",
+        personality=target.personality,
+        control=tmp_path / "control.sock",
+        extra=("--reset-clear-ms", "0"),
     )
     try:
-        driver = open_driver(target.scheme + process.address)
+        driver = open_driver(process.url)
     except BaseException:
         process.stop()
         raise
-    rig = Rig(target, process, driver, control)
+    rig = Rig(target, process, driver)
     try:
         driver.identify()
         yield rig
@@ -191,7 +183,7 @@ def test_heartbeats_keep_the_output_on(rig: Rig) -> None:
 
 def test_an_electrode_coming_off_stops_the_output_and_reaches_the_host(rig: Rig) -> None:
     rig.ramp(1, [1, 2])
-    assert send(rig.control, {"kind": "electrode_off", "channel": 1})["ok"]
+    assert rig.process.inject(kind="electrode_off", channel=1)["ok"]
     rig.keep_alive(0.5)  # the device notices; the host hears of it (pushed or polled)
     assert rig.last_ua(1) == 0
     faults = [e for e in rig.driver.events() if e.kind == "fault"]

@@ -13,23 +13,22 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from simproc import SimProcess
 
 import tensctl
 from tensctl.drivers.base import ChannelSettings, DeviceEvent, Driver
 from tensctl.engine.states import State
 from tensctl.errors import InputError, exit_code
+from tensctl.testing import PERSONALITIES, Simulator
 
 pytestmark = pytest.mark.timeout(90)
 
-PERSONALITIES = {"native": "", "sciencemode2": "sciencemode2://", "sciencemode4": "sciencemode4://"}
 SETTINGS = ChannelSettings(frequency_hz=40, pulse_width_us=200)
 SHORT_40HZ = Path(__file__).resolve().parents[1] / "data" / "protocols" / "e2e-short-40hz.yaml"
 
 
 @dataclass
 class Rig:
-    sim: SimProcess
+    sim: Simulator
     url: str
 
     def commands(self) -> int:
@@ -39,11 +38,11 @@ class Rig:
 @pytest.fixture(params=sorted(PERSONALITIES))
 def rig(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Rig]:
     personality: str = request.param
-    sim = SimProcess(
-        "pty", tmp_path / "sim.jsonl", "--personality", personality, "--reset-clear-ms", "0"
+    sim = Simulator(
+        tmp_path / "sim.jsonl", personality=personality, extra=("--reset-clear-ms", "0")
     )
     try:
-        yield Rig(sim, PERSONALITIES[personality] + sim.address)
+        yield Rig(sim, sim.url)
     finally:
         assert sim.stop() == 0, "the simulator must exit 0 on SIGTERM"
 

@@ -3,26 +3,26 @@
 from __future__ import annotations
 
 import time
-from pathlib import Path
 
 import pytest
-from simproc import SimProcess
-from tenssim.control import parse_event, send
+from tenssim.control import parse_event
 
 from tensctl.drivers.base import ChannelSettings
 from tensctl.drivers.registry import open_driver
+from tensctl.testing import SimulatorFactory
 
 
-def test_electrode_off_injected_at_run_time_trips_the_channel(tmp_path: Path) -> None:
-    control = tmp_path / "control.sock"
-    with SimProcess("pty", tmp_path / "sim.jsonl", "--control", str(control)) as sim:
-        driver = open_driver(sim.address)
+def test_electrode_off_injected_at_run_time_trips_the_channel(
+    tenssim_factory: SimulatorFactory,
+) -> None:
+    with tenssim_factory(control=True) as sim:
+        driver = open_driver(sim.url)
         try:
             driver.identify()
             driver.configure(2, ChannelSettings(80, 150))
             driver.start([2])
             driver.set_amplitude(2, 1)
-            assert send(control, {"kind": "electrode_off", "channel": 2}) == {"ok": True}
+            assert sim.inject(kind="electrode_off", channel=2) == {"ok": True}
             time.sleep(0.05)
             driver.heartbeat()
             time.sleep(0.15)
@@ -35,14 +35,13 @@ def test_electrode_off_injected_at_run_time_trips_the_channel(tmp_path: Path) ->
     assert last["amplitude_ua"] == 0 and last["cause"] == "open_circuit"
 
 
-def test_bad_control_lines_are_answered_not_fatal(tmp_path: Path) -> None:
-    control = tmp_path / "control.sock"
-    with SimProcess("tcp", tmp_path / "sim.jsonl", "--control", str(control)) as sim:
-        answer = send(control, {"kind": "electrode_of", "channel": 1})
+def test_bad_control_lines_are_answered_not_fatal(tenssim_factory: SimulatorFactory) -> None:
+    with tenssim_factory(transport="tcp", control=True) as sim:
+        answer = sim.inject(kind="electrode_of", channel=1)
         assert answer["ok"] is False and "electrode_off" in answer["error"]
-        assert send(control, {"kind": "battery", "low": True}) == {"ok": True}
-        assert sim.proc.poll() is None
-    assert not control.exists()
+        assert sim.inject(kind="battery", low=True) == {"ok": True}
+        assert sim.running()
+    assert sim.control is not None and not sim.control.exists()
 
 
 @pytest.mark.parametrize(

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
+from typing import Any
 
-from simproc import SimProcess
+from tensctl.testing import SimulatorFactory
 
 
 def test_probe_shows_identity_limits_and_impedance(cli) -> None:  # type: ignore[no-untyped-def]
@@ -15,8 +15,8 @@ def test_probe_shows_identity_limits_and_impedance(cli) -> None:  # type: ignore
         assert text in result.out
 
 
-def test_probe_json_over_a_pty(cli, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
-    with SimProcess("pty", tmp_path / "sim.jsonl", "--serial", "SIM-4242") as sim:
+def test_probe_json_over_a_pty(cli: Any, tenssim_factory: SimulatorFactory) -> None:
+    with tenssim_factory(serial="SIM-4242") as sim:
         result = cli("devices", "probe", sim.address, "--json")
     data = json.loads(result.out)
     assert result.code == 0 and data["serial"] == "SIM-4242" and data["channels"] == 2
@@ -24,9 +24,11 @@ def test_probe_json_over_a_pty(cli, tmp_path: Path) -> None:  # type: ignore[no-
     assert all(1000 < z < 8000 for z in data["impedance_ohm"].values())
 
 
-def test_probe_of_a_p24_says_its_impedance_is_not_measured(cli, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
-    with SimProcess("pty", tmp_path / "sim.jsonl", "--personality", "sciencemode4") as sim:
-        url = "sciencemode4://" + sim.address
+def test_probe_of_a_p24_says_its_impedance_is_not_measured(
+    cli, tenssim_factory: SimulatorFactory
+) -> None:  # type: ignore[no-untyped-def]
+    with tenssim_factory(personality="sciencemode4") as sim:
+        url = sim.url
         data = json.loads(cli("devices", "probe", url, "--json").out)
         table = cli("devices", "probe", url)
     assert data["model"] == "P24" and data["channels"] == 8
@@ -45,12 +47,14 @@ def test_probe_of_an_unknown_scheme_names_the_known_ones(cli) -> None:  # type: 
     assert result.code == 5 and "sim://" in result.err and "socket://" in result.err
 
 
-def test_scan_finds_the_simulator_and_reports_busy_ports(cli, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+def test_scan_finds_the_simulator_and_reports_busy_ports(
+    cli, tenssim_factory: SimulatorFactory
+) -> None:  # type: ignore[no-untyped-def]
     from tensctl.drivers.registry import open_driver
 
     with (
-        SimProcess("pty", tmp_path / "a.jsonl") as free,
-        SimProcess("pty", tmp_path / "b.jsonl") as held,
+        tenssim_factory() as free,
+        tenssim_factory() as held,
     ):
         holder = open_driver(held.address)
         try:
@@ -67,14 +71,16 @@ def test_scan_finds_the_simulator_and_reports_busy_ports(cli, tmp_path: Path) ->
     assert rows[held.address]["status"] == "busy"
 
 
-def test_reset_clears_a_latched_fault_once_its_cause_is_gone(cli, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+def test_reset_clears_a_latched_fault_once_its_cause_is_gone(
+    cli, tenssim_factory: SimulatorFactory
+) -> None:  # type: ignore[no-untyped-def]
     """After an emergency stop the device refuses a reset for its hold-off (exit 5, its own
     reason); after it, `devices reset` clears the latch and output stays at 0."""
     import time
 
     from tensctl.drivers.registry import open_driver
 
-    with SimProcess("pty", tmp_path / "sim.jsonl") as sim:
+    with tenssim_factory() as sim:
         with open_driver(sim.address) as driver:
             driver.identify()
             driver.emergency_stop()

@@ -15,7 +15,6 @@ from pathlib import Path
 from typing import IO, Any
 
 import pytest
-from simproc import SHORT, SimProcess, run_command
 
 from tensctl.cli.jsonlines import (
     MAX_LINE_BYTES,
@@ -31,10 +30,12 @@ from tensctl.engine.events import SessionEvent
 from tensctl.errors import EXIT_CODES
 from tensctl.journal.store import Store
 from tensctl.journal.verify import verify
+from tensctl.testing import Simulator, run_command
 
 pytestmark = pytest.mark.timeout(120)
 LOST = EXIT_CODES["controller_lost"][0]
 STOPPED = EXIT_CODES["stopped"][0]
+SHORT = Path(__file__).resolve().parents[1] / "data" / "protocols" / "e2e-short.yaml"  # 6 s, 5 mA
 
 
 @pytest.fixture
@@ -51,13 +52,13 @@ def protocol(tmp_path: Path) -> Path:
 class Run:
     """``tensctl run --json`` against the simulator; stdin a pipe, stdout a pipe of ours."""
 
-    def __init__(self, tmp_path: Path, protocol: Path, sim: SimProcess) -> None:
+    def __init__(self, tmp_path: Path, protocol: Path, sim: Simulator) -> None:
         self.db = tmp_path / "s.sqlite3"
         self.err_path = tmp_path / "run.err"
         read, self.stdout_w = os.pipe()
         with self.err_path.open("w") as err:
             self.proc = subprocess.Popen(
-                run_command(sim.address, "--no-outcomes", "--db", str(self.db), protocol=protocol),
+                run_command(sim.url, "--no-outcomes", "--db", str(self.db), protocol=protocol),
                 stdin=subprocess.PIPE,
                 stdout=self.stdout_w,
                 stderr=err,
@@ -109,8 +110,8 @@ class Run:
 
 
 @contextlib.contextmanager
-def running(tmp_path: Path, protocol: Path) -> Iterator[tuple[Run, SimProcess]]:
-    with SimProcess("pty", tmp_path / "sim.jsonl") as sim:
+def running(tmp_path: Path, protocol: Path) -> Iterator[tuple[Run, Simulator]]:
+    with Simulator(tmp_path / "sim.jsonl") as sim:
         run = Run(tmp_path, protocol, sim)
         try:
             yield run, sim
@@ -204,9 +205,9 @@ def test_stdin_closed_from_the_start_never_starts_the_session(
     tmp_path: Path, protocol: Path
 ) -> None:
     db = tmp_path / "s.sqlite3"
-    with SimProcess("pty", tmp_path / "sim.jsonl") as sim:
+    with Simulator(tmp_path / "sim.jsonl") as sim:
         done = subprocess.run(
-            run_command(sim.address, "--no-outcomes", "--db", str(db), protocol=protocol),
+            run_command(sim.url, "--no-outcomes", "--db", str(db), protocol=protocol),
             stdin=subprocess.DEVNULL,
             capture_output=True,
             text=True,

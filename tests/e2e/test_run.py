@@ -10,11 +10,13 @@ import time
 from pathlib import Path
 from typing import Any
 
-from simproc import SimProcess, read_until, run_command, run_to_end, start_run
+from tensctl.testing import SimulatorFactory, read_until, run_command, run_to_end, start_run
+
+SHORT = Path(__file__).resolve().parents[1] / "data" / "protocols" / "e2e-short.yaml"  # 6 s, 5 mA
 
 
 def run(address: str, *extra: str, timeout: float = 60) -> tuple[int, list[dict[str, Any]], str]:
-    done = run_to_end(run_command(address, *extra), timeout=timeout)
+    done = run_to_end(run_command(address, *extra, protocol=SHORT), timeout=timeout)
     events = [json.loads(line) for line in done.stdout.splitlines() if line.startswith("{")]
     return done.returncode, events, done.stderr
 
@@ -27,9 +29,9 @@ def outputs(log: list[dict[str, Any]]) -> list[int]:
     return [e["amplitude_ua"] for e in log if e["event"] == "output" and e["channel"] == 1]
 
 
-def test_completed_session_delivers_the_protocol(tmp_path: Path) -> None:
-    with SimProcess("pty", tmp_path / "sim.jsonl") as sim:
-        code, events, err = run(sim.address)
+def test_completed_session_delivers_the_protocol(tenssim_factory: SimulatorFactory) -> None:
+    with tenssim_factory() as sim:
+        code, events, err = run(sim.url)
         log = sim.log()
     assert code == 0, err
     states = [e["state"] for e in events if e["event"] == "state"]
@@ -42,14 +44,16 @@ def test_completed_session_delivers_the_protocol(tmp_path: Path) -> None:
     assert starts and all(e["result"] == "ack" for e in starts)
 
 
-def test_fault_scenario_exits_6_with_output_at_zero(tmp_path: Path) -> None:
+def test_fault_scenario_exits_6_with_output_at_zero(
+    tenssim_factory: SimulatorFactory, tmp_path: Path
+) -> None:
     scenario = tmp_path / "off.yaml"
     scenario.write_text(
         "format_version: 1\nid: electrode-gone\n"
         "events:\n  - {at_s: 2.5, kind: electrode_off, channel: 1}\n"
     )
-    with SimProcess("pty", tmp_path / "sim.jsonl", "--scenario", str(scenario)) as sim:
-        code, events, err = run(sim.address)
+    with tenssim_factory(scenario=scenario) as sim:
+        code, events, err = run(sim.url)
         log = sim.log()
     assert code == 6, err
     assert "open_circuit" in err
@@ -58,9 +62,9 @@ def test_fault_scenario_exits_6_with_output_at_zero(tmp_path: Path) -> None:
     assert [e["fault"] for e in log if e["event"] == "fault"][:1] == ["OPEN_CIRCUIT"]
 
 
-def test_first_ctrl_c_ramps_down_and_exits_7(tmp_path: Path) -> None:
-    with SimProcess("pty", tmp_path / "sim.jsonl") as sim:
-        proc = start_run(sim.address)
+def test_first_ctrl_c_ramps_down_and_exits_7(tenssim_factory: SimulatorFactory) -> None:
+    with tenssim_factory() as sim:
+        proc = start_run(sim.url, protocol=SHORT)
         read_until(proc, stimulating)
         proc.send_signal(signal.SIGINT)
         code = proc.wait(timeout=30)
@@ -72,12 +76,14 @@ def test_first_ctrl_c_ramps_down_and_exits_7(tmp_path: Path) -> None:
     assert len(delivered[top:]) > 2 and delivered[-1] == 0  # ramped down, not dropped
 
 
-def test_second_ctrl_c_stops_at_once_and_the_controller_exits(tmp_path: Path) -> None:
+def test_second_ctrl_c_stops_at_once_and_the_controller_exits(
+    tenssim_factory: SimulatorFactory, tmp_path: Path
+) -> None:
     """The second Ctrl-C is an emergency stop, sent from a thread: the handler runs on the
     main thread, which may hold the locks the stop needs (it used to hang there)."""
     db = tmp_path / "s.sqlite3"
-    with SimProcess("pty", tmp_path / "sim.jsonl") as sim:
-        proc = start_run(sim.address, "--db", str(db))
+    with tenssim_factory() as sim:
+        proc = start_run(sim.url, "--db", str(db), protocol=SHORT)
         read_until(proc, stimulating)
         for _ in range(2):
             proc.send_signal(signal.SIGINT)
@@ -91,17 +97,19 @@ def test_second_ctrl_c_stops_at_once_and_the_controller_exits(tmp_path: Path) ->
     assert stops
 
 
-def test_refused_by_safety_exits_4_and_nothing_is_delivered(tmp_path: Path) -> None:
-    with SimProcess("pty", tmp_path / "sim.jsonl") as sim:
-        code, _, err = run(sim.address, "--intensity", "1=150")
+def test_refused_by_safety_exits_4_and_nothing_is_delivered(
+    tenssim_factory: SimulatorFactory,
+) -> None:
+    with tenssim_factory() as sim:
+        code, _, err = run(sim.url, "--intensity", "1=150")
         log = sim.log()
     assert code == 4 and "above the ceiling" in err
     assert outputs(log) == []
 
 
-def test_speed_is_refused_off_the_simulator(tmp_path: Path) -> None:
-    with SimProcess("pty", tmp_path / "sim.jsonl") as sim:
-        code, _, err = run(sim.address, "--speed", "10")
+def test_speed_is_refused_off_the_simulator(tenssim_factory: SimulatorFactory) -> None:
+    with tenssim_factory() as sim:
+        code, _, err = run(sim.url, "--speed", "10")
     assert code == 2 and "only to the built-in simulator" in err
 
 

@@ -10,10 +10,10 @@ import time
 from pathlib import Path
 
 import pytest
-from simproc import SimProcess
 
 from tensctl.drivers.errors import DeviceBusy, LinkLost
 from tensctl.drivers.registry import open_driver
+from tensctl.testing import SimulatorFactory
 
 CONTROLLER = """
 import sys, time
@@ -33,8 +33,10 @@ while True:
 """
 
 
-def test_sigkilled_controller_leaves_output_at_zero_within_the_watchdog(tmp_path: Path) -> None:
-    with SimProcess("pty", tmp_path / "sim.jsonl") as sim:
+def test_sigkilled_controller_leaves_output_at_zero_within_the_watchdog(
+    tenssim_factory: SimulatorFactory,
+) -> None:
+    with tenssim_factory() as sim:
         controller = subprocess.Popen(
             [sys.executable, "-c", CONTROLLER, sim.address], stdout=subprocess.PIPE, text=True
         )
@@ -53,8 +55,8 @@ def test_sigkilled_controller_leaves_output_at_zero_within_the_watchdog(tmp_path
     assert 0.5 <= zeroed["t"] - last_frame <= 0.5 + 0.005  # watchdog period + one frame time
 
 
-def test_second_controller_on_the_same_port_is_refused(tmp_path: Path) -> None:
-    with SimProcess("pty", tmp_path / "sim.jsonl") as sim:
+def test_second_controller_on_the_same_port_is_refused(tenssim_factory: SimulatorFactory) -> None:
+    with tenssim_factory() as sim:
         first = open_driver(sim.address)
         try:
             first.identify()
@@ -65,8 +67,8 @@ def test_second_controller_on_the_same_port_is_refused(tmp_path: Path) -> None:
             first.close()
 
 
-def test_tcp_serves_one_controller_at_a_time(tmp_path: Path) -> None:
-    with SimProcess("tcp", tmp_path / "sim.jsonl") as sim:
+def test_tcp_serves_one_controller_at_a_time(tenssim_factory: SimulatorFactory) -> None:
+    with tenssim_factory(transport="tcp") as sim:
         first = open_driver(sim.address)
         try:
             first.identify()

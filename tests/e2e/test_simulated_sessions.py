@@ -15,13 +15,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from simproc import SHORT, SimProcess, run_command, run_to_end
 
 from tensctl.errors import exit_code
 from tensctl.journal.store import Store
+from tensctl.testing import SimulatorFactory, run_command, run_to_end
 
 pytestmark = pytest.mark.timeout(120)
 PATIENT = "DEMO-SIM-1"
+SHORT = Path(__file__).resolve().parents[1] / "data" / "protocols" / "e2e-short.yaml"  # 6 s, 5 mA
 
 
 def tensctl(*args: str) -> subprocess.CompletedProcess[str]:
@@ -74,11 +75,12 @@ def write_real_session(db: Path, stimulated_s: float) -> None:
 
 
 def test_a_p24_simulator_session_is_recorded_simulated_and_kept_out_of_patients_show(
+    tenssim_factory: SimulatorFactory,
     tmp_path: Path,
 ) -> None:
     db = tmp_path / "s.sqlite3"
-    with SimProcess("pty", tmp_path / "sim.jsonl", "--personality", "sciencemode4") as sim:
-        done = run_on("sciencemode4://" + sim.address, db)
+    with tenssim_factory(personality="sciencemode4") as sim:
+        done = run_on(sim.url, db)
         booted = [e for e in sim.log() if e["event"] == "boot"]
     assert done.returncode == 0, done.stderr
     assert booted and booted[0]["serial"].startswith("SIM-")
@@ -125,6 +127,7 @@ def test_a_p24_simulator_session_is_recorded_simulated_and_kept_out_of_patients_
 
 
 def test_the_daily_cap_counts_p24_simulator_sessions_only_against_simulated_ones(
+    tenssim_factory: SimulatorFactory,
     tmp_path: Path,
 ) -> None:
     """A 10 s cap: an hour on a real device today does not stop a 6 s session on the
@@ -134,8 +137,8 @@ def test_the_daily_cap_counts_p24_simulator_sessions_only_against_simulated_ones
     text = SHORT.read_text(encoding="utf-8")
     capped.write_text(text.replace("daily_cap_s: 60", "daily_cap_s: 10"), encoding="utf-8")
     write_real_session(db, stimulated_s=3600.0)
-    with SimProcess("pty", tmp_path / "sim.jsonl", "--personality", "sciencemode4") as sim:
-        url = "sciencemode4://" + sim.address
+    with tenssim_factory(personality="sciencemode4") as sim:
+        url = sim.url
         first = run_on(url, db, protocol=capped)
         second = run_on(url, db, protocol=capped)
         delivered = [e for e in sim.log() if e["event"] == "output" and e["running"]]

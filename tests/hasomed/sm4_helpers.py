@@ -10,10 +10,10 @@ from typing import Any
 
 from tenssim.firmware import Firmware
 from tenssim.personality import PersonalityOptions
-from tenssim.process import SimProcess
 from tenssim.sciencemode4 import ScienceMode4
 
 from tensctl.model.library import find_device
+from tensctl.testing import Simulator
 from tensctl.wire.sciencemode4 import (
     Deframer,
     Message,
@@ -90,9 +90,9 @@ class Host:
 
 
 @contextmanager
-def sim_process(log: Path, *extra: str) -> Iterator[SimProcess]:
+def sim_process(log: Path, *extra: str) -> Iterator[Simulator]:
     """The simulator as a process speaking ScienceMode4 on a pty; must exit with 0."""
-    sim = SimProcess("pty", log, "--personality", "sciencemode4", *extra)
+    sim = Simulator(log, personality="sciencemode4", extra=extra)
     try:
         yield sim
     finally:

@@ -18,7 +18,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from tenssim.process import SimProcess
+
+from tensctl.testing import Simulator
 
 SESSION = Path(__file__).resolve().parent / "clients" / "pysciencemode_session.py"
 
@@ -29,8 +30,9 @@ def _commands(log: list[dict[str, Any]], kind: str) -> list[dict[str, Any]]:
 
 @pytest.mark.timeout(90)
 def test_pysciencemode_session_delivers_what_it_asked_for(tmp_path: Path) -> None:
-    args = ("--personality", "sciencemode2", "--lenient-watchdog")
-    with SimProcess("pty", tmp_path / "sim.jsonl", *args) as sim:
+    with Simulator(
+        tmp_path / "sim.jsonl", personality="sciencemode2", extra=("--lenient-watchdog",)
+    ) as sim:
         run = subprocess.run(
             [sys.executable, str(SESSION), sim.address],
             capture_output=True,

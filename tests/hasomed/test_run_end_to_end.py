@@ -13,23 +13,25 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from simproc import SimProcess, read_until, run_command, run_to_end, start_run
+
+from tensctl.testing import SimulatorFactory, read_until, run_command, run_to_end, start_run
 
 pytestmark = pytest.mark.timeout(90)
 HERE = Path(__file__).resolve().parent
 SHORT_40HZ = HERE.parent / "data" / "protocols" / "e2e-short-40hz.yaml"  # 6 s, 5 mA, 40 Hz
-PERSONALITIES = {"sciencemode2": "sciencemode2://", "sciencemode4": "sciencemode4://"}
+SHORT = HERE.parent / "data" / "protocols" / "e2e-short.yaml"  # 6 s, 5 mA, 80 Hz
 
 
 def outputs(log: list[dict[str, Any]], channel: int = 1) -> list[int]:
     return [e["amplitude_ua"] for e in log if e["event"] == "output" and e["channel"] == channel]
 
 
-@pytest.mark.parametrize("personality", sorted(PERSONALITIES))
-def test_a_short_protocol_runs_to_completion(personality: str, tmp_path: Path) -> None:
-    log_path = tmp_path / "sim.jsonl"
-    with SimProcess("pty", log_path, "--personality", personality) as sim:
-        url = PERSONALITIES[personality] + sim.address
+@pytest.mark.parametrize("personality", ["sciencemode2", "sciencemode4"])
+def test_a_short_protocol_runs_to_completion(
+    personality: str, tmp_path: Path, tenssim_factory: SimulatorFactory
+) -> None:
+    with tenssim_factory(personality=personality) as sim:
+        url = sim.url
         done = run_to_end(
             run_command(url, "--db", str(tmp_path / "s.sqlite3"), protocol=SHORT_40HZ)
         )
@@ -46,12 +48,14 @@ def test_a_short_protocol_runs_to_completion(personality: str, tmp_path: Path) -
     assert impedance and impedance[0]["measured"] is False  # the device cannot measure it
 
 
-def test_a_shipped_protocol_runs_on_the_p24_until_the_user_stops_it(tmp_path: Path) -> None:
+def test_a_shipped_protocol_runs_on_the_p24_until_the_user_stops_it(
+    tmp_path: Path, tenssim_factory: SimulatorFactory
+) -> None:
     """conventional-hf (100 Hz, 200 µs, 30 min) on the P24: it ramps up and stimulates; the
     first Ctrl-C ramps down and exits 7 (stopped by the user), the output back at 0."""
-    with SimProcess("pty", tmp_path / "sim.jsonl", "--personality", "sciencemode4") as sim:
+    with tenssim_factory(personality="sciencemode4") as sim:
         proc = start_run(
-            "sciencemode4://" + sim.address,
+            sim.url,
             "--db",
             str(tmp_path / "s.sqlite3"),
             "--intensity",
@@ -79,14 +83,14 @@ def test_a_shipped_protocol_runs_on_the_p24_until_the_user_stops_it(tmp_path: Pa
 
 
 def test_a_protocol_the_rehastim2_cannot_express_is_refused_before_any_output(
-    tmp_path: Path,
+    tmp_path: Path, tenssim_factory: SimulatorFactory
 ) -> None:
     """The short test protocol runs at 80 Hz; the RehaStim2 goes to 50 Hz: exit 4, nothing
     is sent."""
-    with SimProcess("pty", tmp_path / "sim.jsonl", "--personality", "sciencemode2") as sim:
+    with tenssim_factory(personality="sciencemode2") as sim:
         done = subprocess.run(
             [
-                *run_command("sciencemode2://" + sim.address, "--intensity", "1=4"),
+                *run_command(sim.url, "--intensity", "1=4", protocol=SHORT),
                 "--db",
                 str(tmp_path / "s.sqlite3"),
             ],

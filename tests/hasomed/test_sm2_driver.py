@@ -12,21 +12,21 @@ from typing import Any
 
 import pytest
 from tenssim.control import send
-from tenssim.process import SimProcess
 
 from tensctl.drivers.base import ChannelSettings, DeviceEvent, DriverOptions
 from tensctl.drivers.errors import CommandRefused, DeviceNotFound, LinkLost
 from tensctl.drivers.sciencemode2 import ScienceMode2Driver, open_sciencemode2
 from tensctl.drivers.sciencemode2.plan import Inexpressible, timing
 from tensctl.errors import InputError
+from tensctl.testing import Simulator
 
 pytestmark = pytest.mark.timeout(60)
 
 
 @contextmanager
-def rehastim(tmp_path: Path, *extra: str) -> Iterator[tuple[ScienceMode2Driver, SimProcess]]:
-    with SimProcess("pty", tmp_path / "sim.jsonl", "--personality", "sciencemode2", *extra) as sim:
-        driver = open_sciencemode2(f"sciencemode2://{sim.address}", DriverOptions())
+def rehastim(tmp_path: Path, *extra: str) -> Iterator[tuple[ScienceMode2Driver, Simulator]]:
+    with Simulator(tmp_path / "sim.jsonl", personality="sciencemode2", extra=extra) as sim:
+        driver = open_sciencemode2(sim.url, DriverOptions())
         assert isinstance(driver, ScienceMode2Driver)
         try:
             yield driver, sim

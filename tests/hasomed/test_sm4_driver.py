@@ -10,12 +10,12 @@ from typing import Any
 
 import pytest
 from sm4_helpers import commands, sim_process
-from tenssim.process import SimProcess
 
 from tensctl.drivers.base import AlternationStep, ChannelSettings, DeviceEvent, DriverOptions
 from tensctl.drivers.errors import CommandRefused, DeviceNotFound, LinkLost
 from tensctl.drivers.sciencemode4 import ScienceMode4Driver, open_sciencemode4
 from tensctl.errors import InputError
+from tensctl.testing import Simulator
 
 pytestmark = pytest.mark.timeout(60)
 OPTIONS = DriverOptions(timeout_s=0.25, retries=2)
@@ -227,12 +227,11 @@ def test_electrode_error_and_keep_alive_timeout_become_fault_events(tmp_path: Pa
 def test_link_loss_and_bad_ports(tmp_path: Path) -> None:
     with pytest.raises(DeviceNotFound):
         open_sciencemode4("sciencemode4:///dev/does-not-exist", OPTIONS)
-    sim = SimProcess("pty", tmp_path / "sim.jsonl", "--personality", "sciencemode4")
+    sim = Simulator(tmp_path / "sim.jsonl", personality="sciencemode4")
     try:
         driver = _open(sim.address)
         driver.identify()
-        sim.proc.kill()
-        sim.proc.wait()
+        sim.kill()
         with pytest.raises(LinkLost):
             driver.heartbeat()
         assert any(e.kind == "link_lost" for e in driver.events())

@@ -14,11 +14,11 @@ from typing import Any
 import pytest
 from sm4_helpers import commands, sim_process
 from tenssim.control import send
-from tenssim.process import SimProcess
 
 from tensctl.drivers.base import ChannelSettings, DeviceEvent, DriverOptions
 from tensctl.drivers.errors import CommandRefused
 from tensctl.drivers.sciencemode4 import ScienceMode4Driver, open_sciencemode4
+from tensctl.testing import Simulator
 
 pytestmark = pytest.mark.timeout(60)
 SETTINGS = ChannelSettings(40, 200)
@@ -31,7 +31,7 @@ def _open(address: str, timeout_s: float = 0.25, retries: int = 2) -> ScienceMod
     )
 
 
-def _wait_for_command(sim: SimProcess, kind: str, after: int) -> dict[str, Any]:
+def _wait_for_command(sim: Simulator, kind: str, after: int) -> dict[str, Any]:
     """The first command of ``kind`` the device receives after the first ``after``."""
     deadline = time.monotonic() + 15
     while time.monotonic() < deadline:

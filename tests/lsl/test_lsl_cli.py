@@ -14,13 +14,13 @@ from typing import Any
 
 import pytest
 from conftest import LSL_CONFIG, Receiver
-from simproc import run_to_end
 
 import tensctl
 from tensctl import lsl
 from tensctl.errors import MissingExtra, exit_code
 from tensctl.journal.store import Store
 from tensctl.lsl import SessionStreams, config_path
+from tensctl.testing import run_to_end
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -13,19 +13,21 @@ from typing import Any
 
 import pytest
 from conftest import Receiver
-from simproc import SHORT, SimProcess
 
 import tensctl
 from tensctl.engine.states import State
 from tensctl.lsl import LslOptions
+from tensctl.testing import SimulatorFactory
+
+SHORT = Path(__file__).resolve().parents[1] / "data" / "protocols" / "e2e-short.yaml"  # 6 s, 5 mA
 
 
 def test_real_time_stamps_are_the_moment_of_the_event(
-    tmp_path: Path, pylsl: Any, receiver: Receiver
+    tmp_path: Path, pylsl: Any, receiver: Receiver, tenssim_factory: SimulatorFactory
 ) -> None:
     with (
-        SimProcess("tcp", tmp_path / "sim.jsonl") as sim,
-        tensctl.connect(sim.address, journal=tmp_path / "s.sqlite3") as device,
+        tenssim_factory(transport="tcp") as sim,
+        tensctl.connect(sim.url, journal=tmp_path / "s.sqlite3") as device,
         device.session(SHORT, screened=True, lsl=LslOptions(wait_s=20)) as session,
     ):
         session.run(background=True)

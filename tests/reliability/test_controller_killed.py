@@ -10,19 +10,20 @@ import time
 from pathlib import Path
 from typing import Any
 
-from simproc import SimProcess, read_until, start_run
-
 from tensctl.cli.app import main
 from tensctl.journal.store import Store
 from tensctl.journal.verify import verify
+from tensctl.testing import SimulatorFactory, read_until, start_run
+
+SHORT = Path(__file__).resolve().parents[1] / "data" / "protocols" / "e2e-short.yaml"  # 6 s, 5 mA
 
 
 def test_sigkill_mid_session_leaves_an_intact_record_marked_interrupted(
-    tmp_path: Path, capsys: Any
+    tmp_path: Path, capsys: Any, tenssim_factory: SimulatorFactory
 ) -> None:
     db = tmp_path / "sessions.sqlite3"
-    with SimProcess("pty", tmp_path / "sim.jsonl") as sim:
-        proc = start_run(sim.address, "--patient", "P-9", "--db", str(db))
+    with tenssim_factory() as sim:
+        proc = start_run(sim.url, "--patient", "P-9", "--db", str(db), protocol=SHORT)
         printed = read_until(proc, lambda seen: sum(e["event"] == "telemetry" for e in seen) == 2)
         proc.kill()
         proc.wait(timeout=10)

@@ -14,12 +14,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from simproc import SimProcess, run_command, run_to_end
 
 from tensctl.journal.store import Store
 from tensctl.journal.verify import verify
+from tensctl.testing import Simulator, run_command, run_to_end
 
 TARGET_UA = 5000
+SHORT = Path(__file__).resolve().parents[1] / "data" / "protocols" / "e2e-short.yaml"  # 6 s, 5 mA
 
 
 @dataclass(frozen=True)
@@ -82,11 +83,10 @@ def run_session(
     scenario = tmp_path / "scenario.yaml"
     scenario.write_text(f"format_version: 1\nid: matrix\n{events}")
     db = tmp_path / "sessions.sqlite3"
-    with SimProcess(
-        "pty", tmp_path / "sim.jsonl", "--scenario", str(scenario), "--seed", "7"
-    ) as sim:
+    with Simulator(tmp_path / "sim.jsonl", scenario=scenario, extra=("--seed", "7")) as sim:
         done = run_to_end(
-            run_command(sim.address, "--no-outcomes", "--db", str(db)), preexec_fn=preexec
+            run_command(sim.url, "--no-outcomes", "--db", str(db), protocol=SHORT),
+            preexec_fn=preexec,
         )
         log = sim.log()
     return done.returncode, done.stderr, log, db

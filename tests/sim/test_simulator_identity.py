@@ -11,13 +11,13 @@ from pathlib import Path
 import pytest
 from tenssim.firmware import Firmware
 from tenssim.personality import PersonalityOptions
-from tenssim.process import SimProcess
 
 import tensctl
 from tensctl.drivers.base import ChannelSettings, DriverOptions
 from tensctl.drivers.registry import open_driver
 from tensctl.drivers.sciencemode2 import ScienceMode2Driver
 from tensctl.model.library import find_device
+from tensctl.testing import PERSONALITIES, Simulator
 from tensctl.wire.sciencemode2 import (
     Command,
     Packet,
@@ -33,7 +33,6 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "hasomed"))
 from sm2_helpers import LiveRehaStim, SlowRehaStim
 
 pytestmark = pytest.mark.timeout(90)
-SCHEMES = {"native": "", "sciencemode2": "sciencemode2://", "sciencemode4": "sciencemode4://"}
 
 
 def test_a_simulator_serial_always_begins_with_sim() -> None:
@@ -63,14 +62,15 @@ def test_in_process_the_simulator_is_simulated() -> None:
 
 @pytest.mark.parametrize(
     ("personality", "transport"),
-    [(p, t) for p in sorted(SCHEMES) for t in ("pty", "tcp")],
+    [(p, t) for p in PERSONALITIES for t in ("pty", "tcp")],
 )
 def test_every_personality_on_every_transport_says_it_is_the_simulator(
     personality: str, transport: str, tmp_path: Path
 ) -> None:
-    extra = ["--personality", personality, "--serial", "0042"]
-    with SimProcess(transport, tmp_path / "sim.jsonl", *extra) as sim:
-        driver = open_driver(SCHEMES[personality] + sim.address, DriverOptions())
+    with Simulator(
+        tmp_path / "sim.jsonl", personality=personality, transport=transport, serial="0042"
+    ) as sim:
+        driver = open_driver(sim.url, DriverOptions())
         try:
             info = driver.identify()
         finally:

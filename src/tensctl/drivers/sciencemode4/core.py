@@ -22,6 +22,7 @@ import threading
 import time
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager, nullcontext
+from dataclasses import replace
 from typing import TypeVar
 
 from tensctl.drivers.base import ChannelTelemetry, DeviceEvent, DeviceInfo, Driver
@@ -122,6 +123,22 @@ class Core(Driver):
                 self._running.clear()
                 self._initialised = False
         checked(reply, what, ok_if_idle=True)
+        self._all_stopped("off")
+
+    def _all_stopped(self, state: str, faults: frozenset[str] = frozenset()) -> None:
+        """The device acknowledged Ml_stop: every channel is at 0. It sends no report while
+        not initialised, so without this its last one would go on saying "on"."""
+        with self._lock:
+            self._telemetry = {
+                ch: replace(
+                    t,
+                    state=state,
+                    commanded_ma=0.0,
+                    delivered_peak_ma=0.0,  # as report.report_channel has an idle channel
+                    faults=t.faults | faults,
+                )
+                for ch, t in self._telemetry.items()
+            }
 
     def _resend(self, what: str) -> None:
         """The running channels as the driver has them (fewer than the device runs)."""

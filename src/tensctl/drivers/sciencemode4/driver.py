@@ -163,6 +163,7 @@ class ScienceMode4Driver(Core):
             for ch in range(1, self.profile.channels + 1):
                 self._notify(DeviceEvent("fault", ch, frozenset({"emergency_stop"})))
         checked(ack, "EMERGENCY_STOP", ok_if_idle=True)
+        self._all_stopped("fault", frozenset({"emergency_stop"}))
 
     def heartbeat(self) -> None:
         """Ml_get_current_data; it takes the command lock only to use its report, so a

@@ -1,5 +1,5 @@
-"""The simulator as a process, and ``tensctl run`` against it, for the end-to-end tests
-(see :mod:`tenssim.process`)."""
+"""``tensctl run`` as a subprocess against a device URL, for end-to-end tests: the command,
+started or run to its end, and the JSON lines it prints."""
 
 from __future__ import annotations
 
@@ -11,15 +11,10 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from tenssim.process import SimProcess
 
-__all__ = ["SHORT", "SimProcess", "read_until", "run_command", "run_to_end", "start_run"]
-
-SHORT = Path(__file__).resolve().parent / "data" / "protocols" / "e2e-short.yaml"  # 6 s, 5 mA
-
-
-def run_command(address: str, *extra: str, protocol: Path = SHORT) -> list[str]:
-    """``tensctl run PROTOCOL --device ADDRESS --yes --json …`` as a subprocess command."""
+def run_command(device_url: str, *extra: str, protocol: Path | str) -> list[str]:
+    """``tensctl run PROTOCOL --device URL --yes --json …`` as a subprocess command (with
+    this interpreter, so it runs the tensctl the tests import)."""
     return [
         sys.executable,
         "-m",
@@ -27,18 +22,18 @@ def run_command(address: str, *extra: str, protocol: Path = SHORT) -> list[str]:
         "run",
         str(protocol),
         "--device",
-        address,
+        device_url,
         "--yes",
         "--json",
         *extra,
     ]
 
 
-def start_run(address: str, *extra: str, protocol: Path = SHORT) -> subprocess.Popen[str]:
+def start_run(device_url: str, *extra: str, protocol: Path | str) -> subprocess.Popen[str]:
     """Started with stdin a pipe held open (``proc.stdin``): ``run --json`` ends the session
     when its stdin closes."""
     return subprocess.Popen(
-        run_command(address, *extra, protocol=protocol),
+        run_command(device_url, *extra, protocol=protocol),
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
@@ -65,7 +60,8 @@ def read_until(
     proc: subprocess.Popen[str], done: Callable[[list[dict[str, Any]]], bool]
 ) -> list[dict[str, Any]]:
     """The JSON events a running ``tensctl run --json`` prints, until ``done(events)``."""
-    assert proc.stdout is not None
+    if proc.stdout is None:
+        raise ValueError("the process was started without stdout=PIPE")
     events: list[dict[str, Any]] = []
     for line in proc.stdout:
         if line.startswith("{"):
