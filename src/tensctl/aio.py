@@ -1,0 +1,579 @@
+"""The asyncio API: ``tensctl.aio.connect(url)`` and ``device.session(protocol, …)``, awaited.
+
+A thin layer over the one engine that the threaded API (:mod:`tensctl.api`) drives: the
+same :class:`~tensctl.api.Device` and :class:`~tensctl.api.RunningSession` underneath, the
+same checks, records, errors and guarantees. Nothing that can wait for the device runs on
+the event loop::
+
+    import asyncio
+    import tensctl.aio
+
+    async def main() -> None:
+        async with tensctl.aio.connect("sim://", virtual=True) as device:
+            async with device.session("conventional-hf", patient="DEMO-001",
+                                      intensity=20, screened=True) as s:
+                await s.run_for(60)
+                await s.adjust(1, -2)
+                print(await s.run())             # State.completed
+
+    asyncio.run(main())
+
+Every way out of an ``async with`` block leaves every output at 0: normal, an exception, and
+cancellation. A cancelled task is an emergency stop — every output to 0 at once, no ramp —
+whether it was waiting in :meth:`AsyncSession.run` or anywhere in the block (``asyncio.
+timeout``, a ``TaskGroup`` whose other task failed, Ctrl-C under ``asyncio.run``).
+
+Where the work happens:
+
+- a run (:meth:`AsyncSession.run`, :meth:`~AsyncSession.run_for`) ticks on a thread of its
+  own, as ``session.run(background=True)`` does; the coroutine awaits its end;
+- an emergency stop, and the close on the way out, go to a thread of their own started at
+  once (never queued behind other work), and are waited for to the end even when the
+  waiting task is cancelled meanwhile; those threads are not daemons, so the interpreter
+  does not exit before the output is at 0;
+- every other operator call (adjust, pause, resume, stop, titration marks, …) takes the
+  session's lock, which a tick holds while it talks to the device: it runs in
+  :func:`asyncio.to_thread`;
+- events cross from the engine's threads to the loop through
+  ``loop.call_soon_threadsafe``; the engine never waits for a consumer (see
+  :meth:`AsyncSession.events` for a consumer that falls behind).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import functools
+import threading
+from collections import deque
+from collections.abc import AsyncIterator, Callable, Generator, Mapping
+from types import TracebackType
+from typing import Any, Concatenate, ParamSpec, TypeVar
+
+from tensctl import api
+from tensctl.drivers.base import DeviceInfo
+from tensctl.engine.events import SessionEvent
+from tensctl.engine.session import TERMINAL
+from tensctl.engine.states import OUTPUT_STATES, State
+from tensctl.engine.titration import Titration
+from tensctl.errors import UsageError
+from tensctl.model.device import DeviceProfile
+from tensctl.model.outcomes import Outcomes
+from tensctl.model.protocol import Threshold
+
+__all__ = ["EVENT_LIMIT", "AsyncDevice", "AsyncSession", "EventsLost", "connect"]
+
+T = TypeVar("T")
+P = ParamSpec("P")
+
+EVENT_LIMIT = 10_000
+"""How many events one :meth:`AsyncSession.events` iterator holds for a consumer that has
+not taken them yet (about 15 minutes of a session's events at its busiest)."""
+
+CANCELLED = "task cancelled"
+"""The reason an emergency stop gives when the task that held the session was cancelled."""
+
+
+class EventsLost(UsageError):
+    """The program took a session's events too slowly: more than the iterator holds were
+    waiting. The session itself runs on, unaffected, and its record has every event."""
+
+
+# ---- threads and the loop --------------------------------------------------------------
+
+
+def _on_loop(loop: asyncio.AbstractEventLoop, callback: Callable[[], None]) -> None:
+    """``callback()`` on ``loop``, from any thread, never waiting; nothing if the loop has
+    closed (nobody is left to tell)."""
+    with contextlib.suppress(RuntimeError):
+        loop.call_soon_threadsafe(callback)
+
+
+def _in_thread(work: Callable[[], T], name: str) -> asyncio.Future[T]:
+    """``work()`` on a thread of its own, started now; its result or error on a future of
+    the running loop. Not a daemon thread: the interpreter waits for it at exit."""
+    loop = asyncio.get_running_loop()
+    future: asyncio.Future[T] = loop.create_future()
+
+    def settle(value: T | None, error: BaseException | None) -> None:
+        if future.cancelled():
+            return
+        if error is not None:
+            future.set_exception(error)
+        else:
+            future.set_result(value)  # type: ignore[arg-type]  # value is a T when no error
+
+    def body() -> None:
+        try:
+            value = work()
+        except BaseException as error:  # delivered to the awaiting coroutine
+            _on_loop(loop, functools.partial(settle, None, error))
+        else:
+            _on_loop(loop, functools.partial(settle, value, None))
+
+    threading.Thread(target=body, name=f"tensctl-aio-{name}", daemon=False).start()
+    return future
+
+
+async def _to_the_end(future: asyncio.Future[T]) -> T:
+    """Wait for ``future`` to the end, through cancellations of the waiting task (a stop
+    or a close is never cut short); a cancellation that came meanwhile is raised after."""
+    cancelled = False
+    while True:
+        try:
+            result = await asyncio.shield(future)
+        except asyncio.CancelledError:
+            if future.done():
+                raise
+            cancelled = True
+            continue
+        break
+    if cancelled:
+        raise asyncio.CancelledError
+    return result
+
+
+# ---- events ----------------------------------------------------------------------------
+
+
+class _EventStream:
+    """One :meth:`AsyncSession.events` iterator: events pushed from the engine's threads
+    (never waiting), taken on the loop in order."""
+
+    def __init__(self, loop: asyncio.AbstractEventLoop, limit: int) -> None:
+        self._loop, self._limit = loop, limit
+        self._lock = threading.Lock()  # held for a few instructions, by either side
+        self._items: deque[SessionEvent] = deque()
+        self._lost = 0
+        self._ended = False
+        self._waiter: asyncio.Future[None] | None = None  # touched on the loop only
+
+    def push(self, event: SessionEvent) -> None:
+        """From the engine's thread: queued, or counted as lost (and every event after it,
+        so that what the consumer gets has no gap), and the loop woken. Never raises."""
+        with self._lock:
+            if self._ended:
+                return
+            if self._lost or len(self._items) >= self._limit:
+                self._lost += 1
+                return
+            self._items.append(event)
+        _on_loop(self._loop, self._wake)
+
+    def end(self) -> None:
+        with self._lock:
+            if self._ended:
+                return
+            self._ended = True
+        _on_loop(self._loop, self._wake)
+
+    def _wake(self) -> None:
+        if self._waiter is not None and not self._waiter.done():
+            self._waiter.set_result(None)
+
+    def __aiter__(self) -> _EventStream:
+        return self
+
+    async def __anext__(self) -> SessionEvent:
+        while True:
+            with self._lock:
+                if self._items:
+                    return self._items.popleft()
+                lost, ended = self._lost, self._ended
+            if lost:
+                raise EventsLost(
+                    f"{lost} session events were not delivered: the program fell more than "
+                    f"{self._limit} events behind (the session ran on, and its record has "
+                    "them all)"
+                )
+            if ended:
+                raise StopAsyncIteration
+            # a push between the check and here wakes this waiter: its wake-up runs on
+            # the loop, after this coroutine has given the loop back
+            self._waiter = self._loop.create_future()
+            try:
+                await self._waiter
+            finally:
+                self._waiter = None
+
+
+# ---- the session -----------------------------------------------------------------------
+
+
+class AsyncSession:
+    """A session, awaited: :class:`~tensctl.api.RunningSession` (:attr:`sync`) underneath.
+    Reading it (:attr:`state`, :attr:`end_reason`, :meth:`elapsed_s`, …) never waits."""
+
+    def __init__(self, sync: api.RunningSession) -> None:
+        self.sync = sync
+        self._streams: list[_EventStream] = []
+        self._streams_lock = threading.Lock()
+        self._over = False  # ended (completed, stopped, faulted) or closed, until a reset
+        self._runs = 0  # runs under way (on their threads); changed on the loop only
+        sync.subscribe(self._fan_out)
+
+    # ---- what it is at -----------------------------------------------------------------
+
+    @property
+    def state(self) -> State:
+        return self.sync.state
+
+    @property
+    def end_reason(self) -> str:
+        return self.sync.end_reason
+
+    @property
+    def record_id(self) -> int | None:
+        """The session's id in the store (``tensctl sessions show ID``)."""
+        return self.sync.record_id
+
+    @property
+    def channels(self) -> list[int]:
+        return self.sync.channels
+
+    @property
+    def targets_ma(self) -> Mapping[int, float]:
+        return self.sync.targets_ma
+
+    @property
+    def ceilings_ma(self) -> Mapping[int, float]:
+        return self.sync.ceilings_ma
+
+    @property
+    def titration(self) -> Titration | None:
+        return self.sync.titration
+
+    def elapsed_s(self) -> float:
+        return self.sync.elapsed_s()
+
+    # ---- events ------------------------------------------------------------------------
+
+    def events(self, *, limit: int = EVENT_LIMIT) -> AsyncIterator[SessionEvent]:
+        """Every event from this call on, in order, until the session ends — completed,
+        stopped or faulted, with the events of its last transition (``end``, ``stop``,
+        ``fault``) — or is closed. Called after the end, it ends at once (after a
+        :meth:`reset`, it follows the new run).
+
+        The engine never waits for the consumer: the iterator holds up to ``limit`` events
+        not yet taken; when a consumer falls further behind, the events from there on are
+        dropped for it, and once it has taken those held it gets :class:`EventsLost`.
+        The session is not affected, and its record has every event."""
+        if isinstance(limit, bool) or not isinstance(limit, int) or limit < 1:
+            raise UsageError(f"limit must be a whole number of events above 0, found {limit!r}")
+        stream = _EventStream(asyncio.get_running_loop(), limit)
+        with self._streams_lock:
+            if self._over:
+                stream.end()
+            else:
+                self._streams.append(stream)
+        return stream
+
+    def _fan_out(self, event: SessionEvent) -> None:
+        """The session's listener (on the emitting thread, under the session's lock)."""
+        with self._streams_lock:
+            streams = list(self._streams)
+        for stream in streams:
+            stream.push(event)
+
+    def _end_streams(self) -> None:
+        with self._streams_lock:
+            self._over = True
+            streams, self._streams = self._streams, []
+        for stream in streams:
+            stream.end()
+
+    def _settle(self) -> None:
+        """After a call into the engine: a session that has ended ends its iterators. Under
+        the session's lock, so that a transition under way (an emergency stop taking the
+        state to stopped, then its ``stop`` event) is out in full first."""
+        with self.sync.lock:
+            over = self.sync.state in TERMINAL
+        if over:
+            self._end_streams()
+
+    def _settling(self, work: Callable[[], T]) -> T:
+        try:
+            return work()
+        finally:
+            self._settle()
+
+    async def _call(self, work: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
+        """An operator call on a worker thread: it may wait for the session's lock, which a
+        tick holds while it talks to the device."""
+        return await asyncio.to_thread(self._settling, functools.partial(work, *args, **kwargs))
+
+    # ---- running -----------------------------------------------------------------------
+
+    async def run(self) -> State:
+        """Start (if ready) and tick until the session ends; returns its state. A refusal
+        to start raises here (:class:`~tensctl.errors.SafetyRefused`, as in the threaded
+        API). Cancelled, it is an emergency stop: every output to 0 at once."""
+        return await self._running(self.sync.run, "run")
+
+    async def run_for(self, seconds: float) -> State:
+        """Tick for ``seconds`` of the session's clock (virtual clocks: at once, in wall
+        time), starting it if it is ready. Cancelled, it is an emergency stop."""
+        return await self._running(functools.partial(self.sync.run_for, seconds), "run-for")
+
+    async def _running(self, work: Callable[[], State], name: str) -> State:
+        ticking = _in_thread(functools.partial(self._settling, work), name)
+        ticking.add_done_callback(self._run_ended)
+        self._runs += 1
+        try:
+            return await asyncio.shield(ticking)
+        except asyncio.CancelledError:
+            if ticking.done():
+                raise
+            await self._stop_now(CANCELLED)  # whatever the state: the run may be starting
+            with contextlib.suppress(Exception):
+                await _to_the_end(ticking)  # the ticks end with the stop; then the task ends
+            raise
+
+    def _run_ended(self, ticking: asyncio.Future[State]) -> None:
+        self._runs -= 1
+
+    def _may_deliver(self) -> bool:
+        """Output may be on, or may come on: a state with output (or paused), or a run
+        under way (it may be starting)."""
+        return self._runs > 0 or self.sync.state in OUTPUT_STATES or self.sync.state is State.paused
+
+    async def _stop_now(self, reason: str) -> None:
+        stopping = _in_thread(
+            functools.partial(self._settling, functools.partial(self.sync.emergency_stop, reason)),
+            "e-stop",
+        )
+        await _to_the_end(stopping)
+
+    # ---- operator calls ----------------------------------------------------------------
+
+    async def emergency_stop(self, reason: str = "operator") -> None:
+        """Every output to 0 now (the device first, then the books): the session stops."""
+        await self._stop_now(reason)
+
+    async def stop(self) -> None:
+        """Ramp down to 0 and end the session (stopped by the user); a run under way then
+        returns :attr:`State.stopped`."""
+        await self._call(self.sync.stop)
+
+    async def pause(self) -> None:
+        """Every output to 0, the protocol's clock held."""
+        await self._call(self.sync.pause)
+
+    async def resume(self) -> None:
+        """Back to the protocol after a pause (no channel climbs on its own above the most
+        it delivered in the last minute)."""
+        await self._call(self.sync.resume)
+
+    async def adjust(self, channel: int, delta_ma: float) -> float:
+        """Raise or lower one channel's target within its ceiling; returns the new target.
+        Over the ceiling: :class:`~tensctl.errors.SafetyRefused`, the target as it was."""
+        return await self._call(self.sync.adjust, channel, delta_ma)
+
+    async def start(self) -> None:
+        """Start a checked session without ticking it (:meth:`run` starts it too)."""
+        await self._call(self.sync.start)
+
+    async def check(self) -> None:
+        """The checks again (impedance, contraindications, the static safety check)."""
+        await self._call(self.sync.check)
+
+    async def reset(self) -> None:
+        """After a fault or stop: the cause shown gone, the device cleared, the checks
+        again; the session can then run again from the beginning."""
+        await self._call(self.sync.reset)
+        with self._streams_lock:
+            if self.sync.state not in TERMINAL:
+                self._over = False
+
+    async def titrate(self, channel: int) -> Titration:
+        """Begin the SIT titration on ``channel``. The :class:`Titration` returned is raised
+        and lowered with its own ``up()`` and ``down()`` (they only set the level the next
+        tick goes to: nothing to await); marked with :meth:`mark`."""
+        return await self._call(self.sync.titrate, channel)
+
+    async def mark(self) -> Threshold:
+        """Record what the titrated channel delivers now as the next threshold."""
+        return await self._call(self.sync.mark)
+
+    async def finish_titration(self, use: Threshold | None = None) -> dict[Threshold, float]:
+        """End the titration: output to 0, the thresholds stored, the checks run again."""
+        return await self._call(self.sync.finish_titration, use)
+
+    async def record_outcomes(
+        self, after: Mapping[str, Any] | Outcomes, *, reason: str | None = None
+    ) -> None:
+        """Outcomes after the session, written at once (after the ``async with`` too)."""
+        await self._call(self.sync.record_outcomes, after, reason=reason)
+
+    # ---- the way out -------------------------------------------------------------------
+
+    async def close(self) -> None:
+        """Every output to 0, then the record's end; closing twice does nothing more."""
+        closing = _in_thread(
+            functools.partial(self._settling, functools.partial(self._close, self._runs > 0)),
+            "close",
+        )
+        try:
+            await _to_the_end(closing)
+        finally:
+            self._end_streams()
+
+    def _close(self, running: bool) -> None:
+        if running and self.sync.state not in TERMINAL:  # a run may be starting: stop first
+            self.sync.emergency_stop("session closed", operator=False)
+        self.sync.close()
+
+    async def __aenter__(self) -> AsyncSession:
+        return self
+
+    async def __aexit__(
+        self,
+        kind: type[BaseException] | None,
+        error: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        try:
+            if isinstance(error, asyncio.CancelledError) and self._may_deliver():
+                await self._stop_now(CANCELLED)  # a cancelled task: an emergency stop
+        finally:
+            await self.close()
+
+
+class _OpenSession:
+    """What :meth:`AsyncDevice.session` returns: ``async with`` it (or await it) to get the
+    :class:`AsyncSession`, checked and ready to run."""
+
+    def __init__(self, opening: Callable[[], api.RunningSession]) -> None:
+        self._opening = opening
+        self._session: AsyncSession | None = None
+
+    async def _open(self) -> AsyncSession:
+        # identifies, checks impedance and safety: it talks to the device
+        opening = _in_thread(self._opening, "session")
+        try:
+            sync = await asyncio.shield(opening)
+        except asyncio.CancelledError:
+            if opening.done():
+                raise
+            # the checks were under way: they end at 0; the session is closed when they do
+            with contextlib.suppress(Exception):
+                late = await _to_the_end(opening)
+                await AsyncSession(late).close()
+            raise
+        return AsyncSession(sync)
+
+    def __await__(self) -> Generator[Any, None, AsyncSession]:
+        return self._open().__await__()
+
+    async def __aenter__(self) -> AsyncSession:
+        self._session = await self._open()
+        return self._session
+
+    async def __aexit__(
+        self,
+        kind: type[BaseException] | None,
+        error: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        assert self._session is not None
+        await self._session.__aexit__(kind, error, tb)
+
+
+def _awaited(
+    opening: Callable[Concatenate[api.Device, P], api.RunningSession],
+) -> Callable[Concatenate[AsyncDevice, P], _OpenSession]:
+    """:meth:`AsyncDevice.session` takes what :meth:`api.Device.session` takes: one
+    signature, kept by the threaded API (mypy checks the calls against it)."""
+
+    def session(self: AsyncDevice, /, *args: P.args, **kwargs: P.kwargs) -> _OpenSession:
+        return _OpenSession(functools.partial(opening, self.sync, *args, **kwargs))
+
+    session.__doc__ = opening.__doc__
+    session.__wrapped__ = opening  # type: ignore[attr-defined]  # help() shows its arguments
+    return session
+
+
+# ---- the device ------------------------------------------------------------------------
+
+
+class AsyncDevice:
+    """A connected stimulator, awaited: :class:`~tensctl.api.Device` (:attr:`sync`)
+    underneath — its profile, clock, store and what it identified itself as."""
+
+    def __init__(self, sync: api.Device) -> None:
+        self.sync = sync
+
+    @property
+    def info(self) -> DeviceInfo:
+        return self.sync.info
+
+    @property
+    def profile(self) -> DeviceProfile:
+        return self.sync.profile
+
+    @property
+    def simulated(self) -> bool:
+        return self.sync.simulated
+
+    session = _awaited(api.Device.session)
+    """``async with device.session(protocol, patient=…, intensity=…, …) as s``: the
+    arguments of :meth:`tensctl.api.Device.session`; checked (impedance, contraindications,
+    the static safety check, the daily cap) off the loop. A refusal raises as there."""
+
+    async def close(self) -> None:
+        """Every output to 0 and the link closed (never cut short by a cancellation)."""
+        await _to_the_end(_in_thread(self.sync.close, "device-close"))
+
+    async def __aenter__(self) -> AsyncDevice:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+
+class _Connecting:
+    """What :func:`connect` returns: ``async with`` it (or await it) for the device."""
+
+    def __init__(self, opening: Callable[[], api.Device]) -> None:
+        self._opening = opening
+        self._device: AsyncDevice | None = None
+
+    async def _open(self) -> AsyncDevice:
+        opening = _in_thread(self._opening, "connect")
+        try:
+            sync = await asyncio.shield(opening)
+        except asyncio.CancelledError:
+            if opening.done():
+                raise
+            with contextlib.suppress(Exception):
+                late = await _to_the_end(opening)
+                await AsyncDevice(late).close()
+            raise
+        return AsyncDevice(sync)
+
+    def __await__(self) -> Generator[Any, None, AsyncDevice]:
+        return self._open().__await__()
+
+    async def __aenter__(self) -> AsyncDevice:
+        self._device = await self._open()
+        return self._device
+
+    async def __aexit__(self, *exc: object) -> None:
+        assert self._device is not None
+        await self._device.close()
+
+
+def _connecting(
+    opening: Callable[P, api.Device],
+) -> Callable[P, _Connecting]:
+    def connect(*args: P.args, **kwargs: P.kwargs) -> _Connecting:
+        return _Connecting(functools.partial(opening, *args, **kwargs))
+
+    connect.__doc__ = opening.__doc__
+    connect.__wrapped__ = opening  # type: ignore[attr-defined]  # help() shows its arguments
+    return connect
+
+
+connect = _connecting(api.connect)
+"""``async with tensctl.aio.connect(url, speed=…, virtual=…, journal=…) as device``: the
+arguments of :func:`tensctl.api.connect`; the device opened and identified off the loop."""
