@@ -304,3 +304,72 @@ def test_titration_marks_are_awaited(caplog: pytest.LogCaptureFixture) -> None:
     values, targets, state = run_debug(main(), caplog)
     assert values == {"ST": 4.0, "SC1": 12.0, "N": 18.0, "SC2": 14.0}
     assert targets == {1: 14.0} and state is State.ready
+
+
+def test_cancelled_anywhere_in_the_block_is_an_emergency_stop(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Not only in ``run()``: a task cancelled while it waits for something else, the
+    session stimulating between two runs, stops at once — the cancellation's emergency stop,
+    not the close's."""
+    db = tmp_path / "s.sqlite3"
+
+    async def main() -> tuple[State, str, int, list[str], int | None]:
+        async with aio.connect("sim://", virtual=True, journal=db) as device:
+            holder: list[aio.AsyncSession] = []
+            stimulating = asyncio.Event()
+
+            async def session() -> None:
+                async with device.session(
+                    "conventional-hf", patient=PATIENT, intensity=20, screened=True
+                ) as s:
+                    holder.append(s)
+                    await s.run_for(30)
+                    stimulating.set()
+                    await asyncio.sleep(3600)  # the operator reads the screen
+
+            task = asyncio.create_task(session())
+            await stimulating.wait()
+            assert output_ua(device) == 20_000
+            task.cancel()
+            with pytest.raises(asyncio.CancelledError):
+                await task
+            s = holder[0]
+            stops = [e.data["reason"] for e in s.sync.hub.history if e.kind == "stop"]
+            return s.state, s.end_reason, output_ua(device), stops, s.record_id
+
+    state, reason, delivered, stops, record_id = run_debug(main(), caplog)
+    assert state is State.stopped and reason == "emergency_stop" and delivered == 0
+    assert stops == [aio.CANCELLED]
+    assert end_reason_on_record(db, record_id) == "emergency_stop"
+
+
+def test_a_task_cancelled_before_the_start_leaves_a_closed_session_at_0(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Cancelled while the checks run (the session is being opened): the checks end, the
+    session is closed on record, nothing was delivered, and the device takes the next."""
+    db = tmp_path / "s.sqlite3"
+
+    async def main() -> tuple[int, list[str], State]:
+        async with aio.connect("sim://", virtual=True, journal=db) as device:
+            opening = asyncio.create_task(
+                device.session(
+                    "conventional-hf", patient=PATIENT, intensity=20, screened=True
+                ).__aenter__()
+            )
+            await asyncio.sleep(0)  # the checks begin on their thread
+            opening.cancel()
+            with pytest.raises(asyncio.CancelledError):
+                await opening
+            with Store(db, must_exist=True) as store:
+                reasons = [str(r["end_reason"]) for r in store.sessions(PATIENT)]
+            async with device.session(
+                "conventional-hf", patient=PATIENT, intensity=20, screened=True
+            ) as s:
+                state = await s.run_for(5)
+            return output_ua(device), reasons, state
+
+    delivered, reasons, state = run_debug(main(), caplog)
+    assert delivered == 0 and reasons == ["ended in state ready"]  # closed, as in the API
+    assert state is State.ramping_up
