@@ -23,20 +23,22 @@ cancellation. A cancelled task is an emergency stop — every output to 0 at onc
 whether it was waiting in :meth:`AsyncSession.run` or anywhere in the block (``asyncio.
 timeout``, a ``TaskGroup`` whose other task failed, Ctrl-C under ``asyncio.run``).
 
-Where the work happens:
+Where the work happens — never on the loop:
 
-- a run (:meth:`AsyncSession.run`, :meth:`~AsyncSession.run_for`) ticks on a thread of its
-  own, as ``session.run(background=True)`` does; the coroutine awaits its end;
-- an emergency stop, and the close on the way out, go to a thread of their own started at
-  once (never queued behind other work), and are waited for to the end even when the
-  waiting task is cancelled meanwhile; those threads are not daemons, so the interpreter
+- every call into the engine goes to a thread of its own, started at once (never queued
+  behind other work) by a launcher thread, so that the loop does not wait even for a thread
+  to start; the loop awaits a future the thread settles through
+  ``loop.call_soon_threadsafe``;
+- a run (:meth:`AsyncSession.run`, :meth:`~AsyncSession.run_for`) ticks on its thread, as
+  ``session.run(background=True)`` does, under the host watchdog in real time;
+- an operator call (adjust, pause, resume, stop, titration marks, …) may wait there for the
+  session's lock, which a tick holds while it talks to the device;
+- an emergency stop, and the close on the way out, are waited for to the end even when the
+  waiting task is cancelled meanwhile; their threads are not daemons, so the interpreter
   does not exit before the output is at 0;
-- every other operator call (adjust, pause, resume, stop, titration marks, …) takes the
-  session's lock, which a tick holds while it talks to the device: it runs in
-  :func:`asyncio.to_thread`;
-- events cross from the engine's threads to the loop through
-  ``loop.call_soon_threadsafe``; the engine never waits for a consumer (see
-  :meth:`AsyncSession.events` for a consumer that falls behind).
+- events cross from the engine's threads to the loop through ``loop.call_soon_threadsafe``;
+  the engine never waits for a consumer (see :meth:`AsyncSession.events` for a consumer
+  that falls behind).
 """
 
 from __future__ import annotations
@@ -44,6 +46,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
+import queue
 import threading
 from collections import deque
 from collections.abc import AsyncIterator, Callable, Generator, Mapping
@@ -70,6 +73,10 @@ EVENT_LIMIT = 10_000
 """How many events one :meth:`AsyncSession.events` iterator holds for a consumer that has
 not taken them yet (about 15 minutes of a session's events at its busiest)."""
 
+YIELD_EVERY = 64
+"""An iterator with events waiting hands them over without waiting, and gives the loop to
+other tasks once every this many: a reader catching up on a backlog does not hold the loop."""
+
 CANCELLED = "task cancelled"
 """The reason an emergency stop gives when the task that held the session was cancelled."""
 
@@ -89,9 +96,37 @@ def _on_loop(loop: asyncio.AbstractEventLoop, callback: Callable[[], None]) -> N
         loop.call_soon_threadsafe(callback)
 
 
+_JOBS: queue.SimpleQueue[tuple[Callable[[], None], str]] = queue.SimpleQueue()
+_launcher: threading.Thread | None = None
+_launcher_lock = threading.Lock()
+
+
+def _launch(body: Callable[[], None], name: str) -> None:
+    """``body()`` on a new thread, started by the launcher thread, not by the caller:
+    ``Thread.start()`` waits until the new thread runs, which on a busy host (the engine's
+    threads holding the interpreter lock, other processes on the cores) can take tens of
+    milliseconds — too long for the event loop. Here the loop only puts the job on a queue.
+    The launcher is started on first use (once per process)."""
+    global _launcher
+    with _launcher_lock:
+        if _launcher is None or not _launcher.is_alive():
+            _launcher = threading.Thread(
+                target=_launch_forever, name="tensctl-aio-launcher", daemon=True
+            )
+            _launcher.start()
+    _JOBS.put((body, name))
+
+
+def _launch_forever() -> None:
+    while True:
+        body, name = _JOBS.get()
+        # not a daemon: the interpreter waits for a stop or a close under way at exit
+        threading.Thread(target=body, name=f"tensctl-aio-{name}", daemon=False).start()
+
+
 def _in_thread(work: Callable[[], T], name: str) -> asyncio.Future[T]:
-    """``work()`` on a thread of its own, started now; its result or error on a future of
-    the running loop. Not a daemon thread: the interpreter waits for it at exit."""
+    """``work()`` on a thread of its own (:func:`_launch`); its result or error on a
+    future of the running loop. Not a daemon thread: the interpreter waits for it at exit."""
     loop = asyncio.get_running_loop()
     future: asyncio.Future[T] = loop.create_future()
 
@@ -111,7 +146,7 @@ def _in_thread(work: Callable[[], T], name: str) -> asyncio.Future[T]:
         else:
             _on_loop(loop, functools.partial(settle, value, None))
 
-    threading.Thread(target=body, name=f"tensctl-aio-{name}", daemon=False).start()
+    _launch(body, name)
     return future
 
 
@@ -137,60 +172,76 @@ async def _to_the_end(future: asyncio.Future[T]) -> T:
 
 
 class _EventStream:
-    """One :meth:`AsyncSession.events` iterator: events pushed from the engine's threads
-    (never waiting), taken on the loop in order."""
+    """One :meth:`AsyncSession.events` iterator: events pushed from the engine's threads,
+    taken on the loop in order. No lock: a ``deque`` takes appends and pops from different
+    threads, and the flags below are each written by one side and read by the other in an
+    order that cannot lose a wake-up (the engine never waits, the loop never waits for it).
+    The loop is woken only when the reader sleeps, not once per event."""
 
     def __init__(self, loop: asyncio.AbstractEventLoop, limit: int) -> None:
         self._loop, self._limit = loop, limit
-        self._lock = threading.Lock()  # held for a few instructions, by either side
         self._items: deque[SessionEvent] = deque()
-        self._lost = 0
+        self._lost = 0  # events dropped: the reader fell more than the limit behind
         self._ended = False
+        self._asleep = False  # the reader waits for a wake-up
         self._waiter: asyncio.Future[None] | None = None  # touched on the loop only
+        self._taken = 0
 
     def push(self, event: SessionEvent) -> None:
         """From the engine's thread: queued, or counted as lost (and every event after it,
-        so that what the consumer gets has no gap), and the loop woken. Never raises."""
-        with self._lock:
-            if self._ended:
-                return
-            if self._lost or len(self._items) >= self._limit:
-                self._lost += 1
-                return
+        so that what the reader gets has no gap); the reader woken if it sleeps. Never
+        waits, never raises."""
+        if self._ended:
+            return
+        if self._lost or len(self._items) >= self._limit:
+            self._lost += 1
+        else:
             self._items.append(event)
-        _on_loop(self._loop, self._wake)
+        self._nudge()
 
     def end(self) -> None:
-        with self._lock:
-            if self._ended:
-                return
-            self._ended = True
-        _on_loop(self._loop, self._wake)
+        self._ended = True
+        self._nudge()
+
+    def _nudge(self) -> None:
+        # after the append (or the flag): a reader that went to sleep before it is woken;
+        # one that goes to sleep after it sees the event on its last look
+        if self._asleep:
+            self._asleep = False
+            _on_loop(self._loop, self._wake)
 
     def _wake(self) -> None:
         if self._waiter is not None and not self._waiter.done():
             self._waiter.set_result(None)
 
+    def _news(self) -> bool:
+        return bool(self._items) or self._ended or self._lost > 0
+
     def __aiter__(self) -> _EventStream:
         return self
 
     async def __anext__(self) -> SessionEvent:
+        self._taken += 1
+        if self._taken % YIELD_EVERY == 0:
+            await asyncio.sleep(0)  # a backlog taken in one go lets other tasks run too
         while True:
-            with self._lock:
-                if self._items:
-                    return self._items.popleft()
-                lost, ended = self._lost, self._ended
-            if lost:
+            if self._items:
+                return self._items.popleft()
+            if self._lost:
                 raise EventsLost(
-                    f"{lost} session events were not delivered: the program fell more than "
-                    f"{self._limit} events behind (the session ran on, and its record has "
-                    "them all)"
+                    f"{self._lost} session events were not delivered: the program fell more "
+                    f"than {self._limit} events behind (the session ran on, and its record "
+                    "has them all)"
                 )
-            if ended:
+            if self._ended:
+                if self._items:  # pushed just before the end
+                    continue
                 raise StopAsyncIteration
-            # a push between the check and here wakes this waiter: its wake-up runs on
-            # the loop, after this coroutine has given the loop back
             self._waiter = self._loop.create_future()
+            self._asleep = True
+            if self._news():  # pushed between the looks above and going to sleep
+                self._asleep, self._waiter = False, None
+                continue
             try:
                 await self._waiter
             finally:
@@ -298,9 +349,12 @@ class AsyncSession:
             self._settle()
 
     async def _call(self, work: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
-        """An operator call on a worker thread: it may wait for the session's lock, which a
-        tick holds while it talks to the device."""
-        return await asyncio.to_thread(self._settling, functools.partial(work, *args, **kwargs))
+        """An operator call on a thread of its own: it may wait for the session's lock,
+        which a tick holds while it talks to the device. Cancelled while it waits, the call
+        still happens (the task's cancellation is then an emergency stop on the way out of
+        the ``async with``)."""
+        call = functools.partial(self._settling, functools.partial(work, *args, **kwargs))
+        return await _in_thread(call, getattr(work, "__name__", "call"))
 
     # ---- running -----------------------------------------------------------------------
 

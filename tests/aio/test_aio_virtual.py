@@ -6,6 +6,7 @@ in debug mode and fails on a slow callback (:func:`aio_helpers.run_debug`)."""
 from __future__ import annotations
 
 import asyncio
+import threading
 from pathlib import Path
 
 import pytest
@@ -21,16 +22,26 @@ from tensctl.journal.store import Store
 PATIENT = "DEMO-101"
 
 
-def output_ua(device: aio.AsyncDevice, channel: int = 1) -> int:
-    """What the simulated device delivers now (its own state, not the session's)."""
+def device_output_ua(device: aio.AsyncDevice, channel: int = 1) -> int:
     sim = device.sync.driver.device  # type: ignore[attr-defined]
     return int(sim.status(device.sync.clock.now())[channel - 1]["amplitude_ua"])
+
+
+async def output_ua(device: aio.AsyncDevice, channel: int = 1) -> int:
+    """What the simulated device delivers now (its own state, not the session's), read off
+    the loop: the simulator's state is behind the lock its ticks hold."""
+    return await asyncio.to_thread(device_output_ua, device, channel)
 
 
 def end_reason_on_record(db: Path, record_id: int | None) -> str:
     assert record_id is not None
     with Store(db, must_exist=True) as store:
         return str(store.session(record_id)["end_reason"])
+
+
+def end_reasons_on_record(db: Path) -> list[str]:
+    with Store(db, must_exist=True) as store:
+        return [str(r["end_reason"]) for r in store.sessions(PATIENT)]
 
 
 def test_run_adjust_and_stop_from_a_coroutine(
@@ -40,26 +51,31 @@ def test_run_adjust_and_stop_from_a_coroutine(
 
     async def main() -> tuple[list[State], list[float], int | None, list[int]]:
         states, targets, zero = [], [], []
-        async with (
-            aio.connect("sim://", virtual=True, journal=db) as device,
-            device.session("conventional-hf", patient=PATIENT, intensity=20, screened=True) as s,
-        ):
-            states.append(await s.run_for(30))
-            assert output_ua(device) == 20_000
-            targets.append(await s.adjust(1, -2))
-            targets.append(await s.adjust(1, +1))
-            await s.run_for(5)
-            assert output_ua(device) == 19_000
-            await s.pause()
-            states.append(s.state)
-            assert output_ua(device) == 0
-            await s.resume()
-            await s.run_for(5)
-            await s.stop()
-            states.append(s.state)
-            states.append(await s.run())
-            zero.append(output_ua(device))
-            zero.append(output_ua(device))
+        async with aio.connect("sim://", virtual=True, journal=db) as device:
+            async with device.session(
+                "conventional-hf", patient=PATIENT, intensity=20, screened=True
+            ) as s:
+                on_loop = threading.get_ident()
+                emitted_on: set[int] = set()
+                s.sync.subscribe(lambda event: emitted_on.add(threading.get_ident()))
+                states.append(await s.run_for(30))
+                assert await output_ua(device) == 20_000
+                targets.append(await s.adjust(1, -2))
+                targets.append(await s.adjust(1, +1))
+                await s.run_for(5)
+                assert await output_ua(device) == 19_000
+                await s.pause()
+                states.append(s.state)
+                assert await output_ua(device) == 0
+                await s.resume()
+                await s.run_for(5)
+                await s.stop()
+                states.append(s.state)
+                states.append(await s.run())
+                zero.append(await output_ua(device))
+            # every call into the engine (each one emits events) ran off the loop's thread
+            assert len(emitted_on) > 1 and on_loop not in emitted_on
+            zero.append(await output_ua(device))  # after the close too
         return states, targets, s.record_id, zero
 
     states, targets, record_id, zero = run_debug(main(), caplog)
@@ -184,7 +200,7 @@ def test_refusals_are_the_errors_of_the_threaded_api(caplog: pytest.LogCaptureFi
                 except Exception as error:
                     errors.append(error)
             await s.run_for(1)
-            return errors, dict(s.targets_ma), s.state, output_ua(device)
+            return errors, dict(s.targets_ma), s.state, (await output_ua(device))
 
     errors, targets, state, delivered = run_debug(main(), caplog)
     assert [type(e) for e in errors] == [SafetyRefused, InputError, WrongState]
@@ -235,7 +251,7 @@ def test_a_cancelled_task_is_an_emergency_stop(
                 await task
             s = holder[0]
             stops = [e.data["reason"] for e in s.sync.hub.history if e.kind == "stop"]
-            return s.state, s.end_reason, output_ua(device), stops, s.record_id
+            return s.state, s.end_reason, (await output_ua(device)), stops, s.record_id
 
     state, reason, delivered, stops, record_id = run_debug(main(), caplog)
     assert state is State.stopped and reason == "emergency_stop" and delivered == 0
@@ -275,9 +291,9 @@ def test_an_exception_in_the_block_leaves_the_output_at_0(
                     "conventional-hf", patient=PATIENT, intensity=20, screened=True
                 ) as s:
                     await s.run_for(20)
-                    assert output_ua(device) == 20_000
+                    assert await output_ua(device) == 20_000
                     _ = 1 / 0
-            return output_ua(device), s.record_id, s.state
+            return (await output_ua(device)), s.record_id, s.state
 
     delivered, record_id, state = run_debug(main(), caplog)
     assert delivered == 0 and state is State.stopped
@@ -330,13 +346,13 @@ def test_cancelled_anywhere_in_the_block_is_an_emergency_stop(
 
             task = asyncio.create_task(session())
             await stimulating.wait()
-            assert output_ua(device) == 20_000
+            assert await output_ua(device) == 20_000
             task.cancel()
             with pytest.raises(asyncio.CancelledError):
                 await task
             s = holder[0]
             stops = [e.data["reason"] for e in s.sync.hub.history if e.kind == "stop"]
-            return s.state, s.end_reason, output_ua(device), stops, s.record_id
+            return s.state, s.end_reason, (await output_ua(device)), stops, s.record_id
 
     state, reason, delivered, stops, record_id = run_debug(main(), caplog)
     assert state is State.stopped and reason == "emergency_stop" and delivered == 0
@@ -362,13 +378,12 @@ def test_a_task_cancelled_before_the_start_leaves_a_closed_session_at_0(
             opening.cancel()
             with pytest.raises(asyncio.CancelledError):
                 await opening
-            with Store(db, must_exist=True) as store:
-                reasons = [str(r["end_reason"]) for r in store.sessions(PATIENT)]
+            reasons = await asyncio.to_thread(end_reasons_on_record, db)
             async with device.session(
                 "conventional-hf", patient=PATIENT, intensity=20, screened=True
             ) as s:
                 state = await s.run_for(5)
-            return output_ua(device), reasons, state
+            return (await output_ua(device)), reasons, state
 
     delivered, reasons, state = run_debug(main(), caplog)
     assert delivered == 0 and reasons == ["ended in state ready"]  # closed, as in the API
