@@ -4,6 +4,9 @@ device did is read from the simulator's own log, not from the host's account of 
 from __future__ import annotations
 
 import asyncio
+import signal
+import subprocess
+import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -105,3 +108,50 @@ def test_a_session_runs_to_completion_off_the_loop(
     assert worst_s < 0.1
     delivered = [e["amplitude_ua"] for e in outputs(log)]
     assert max(delivered) == 5000 and delivered[-1] == 0
+
+
+CTRL_C_SCRIPT = """
+import asyncio, sys
+import tensctl.aio
+
+async def main(address, protocol):
+    async with tensctl.aio.connect(address, journal=False) as device:
+        async with device.session(protocol, patient="DEMO-102", screened=True) as s:
+            events = s.events()
+            running = asyncio.create_task(s.run())
+            async for event in events:
+                if event.kind == "state" and event.data["state"] == "stimulating":
+                    print("stimulating", flush=True)
+            await running
+
+try:
+    asyncio.run(main(sys.argv[1], sys.argv[2]))
+except KeyboardInterrupt:
+    print("interrupted", flush=True)
+    raise SystemExit(7)
+"""
+
+
+def test_ctrl_c_under_asyncio_run_is_an_emergency_stop(tmp_path: Path) -> None:
+    """A program of its own, as a user writes it: ``asyncio.run`` turns Ctrl-C into the
+    main task's cancellation, and that is an emergency stop at the device."""
+    script = tmp_path / "program.py"
+    script.write_text(CTRL_C_SCRIPT, encoding="utf-8")
+    with SimProcess("pty", tmp_path / "sim.jsonl") as sim:
+        program = subprocess.Popen(
+            [sys.executable, str(script), sim.address, str(SHORT)],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        assert program.stdout is not None
+        assert program.stdout.readline() == "stimulating\n"
+        time.sleep(0.3)
+        program.send_signal(signal.SIGINT)
+        out, err = program.communicate(timeout=30)
+        time.sleep(0.2)
+        log = sim.log()
+    assert program.returncode == 7 and out == "interrupted\n", err
+    assert "Traceback" not in err
+    delivered = [e["amplitude_ua"] for e in outputs(log)]
+    assert delivered[-2:] == [5000, 0] and outputs(log)[-1]["cause"] == "emergency_stop"
