@@ -121,7 +121,10 @@ def _launch_forever() -> None:
     while True:
         body, name = _JOBS.get()
         # not a daemon: the interpreter waits for a stop or a close under way at exit
-        threading.Thread(target=body, name=f"tensctl-aio-{name}", daemon=False).start()
+        try:
+            threading.Thread(target=body, name=f"tensctl-aio-{name}", daemon=False).start()
+        except RuntimeError:  # no thread to be had (the interpreter is shutting down, or
+            body()  # the system's limit): done here, late, rather than never
 
 
 def _in_thread(work: Callable[[], T], name: str) -> asyncio.Future[T]:
@@ -405,8 +408,8 @@ class AsyncSession:
         await self._stop_now(reason)
 
     async def stop(self) -> None:
-        """Ramp down to 0 and end the session (stopped by the user); a run under way then
-        returns :attr:`State.stopped`."""
+        """Ramp down to 0 and end the session (stopped by the user): a run under way
+        returns once the ramp is down (``completed``, end reason ``stopped_by_user``)."""
         await self._call(self.sync.stop)
 
     async def pause(self) -> None:

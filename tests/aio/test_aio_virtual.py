@@ -16,7 +16,7 @@ import tensctl
 import tensctl.aio as aio
 from tensctl.engine.events import SessionEvent
 from tensctl.engine.states import State
-from tensctl.errors import InputError, SafetyRefused, WrongState
+from tensctl.errors import InputError, SafetyRefused, UsageError, WrongState
 from tensctl.journal.store import Store
 
 PATIENT = "DEMO-101"
@@ -388,3 +388,29 @@ def test_a_task_cancelled_before_the_start_leaves_a_closed_session_at_0(
     delivered, reasons, state = run_debug(main(), caplog)
     assert delivered == 0 and reasons == ["ended in state ready"]  # closed, as in the API
     assert state is State.ramping_up
+
+
+def test_awaited_without_async_with_and_wrong_arguments(caplog: pytest.LogCaptureFixture) -> None:
+    """``await`` opens the device and the session as ``async with`` does (closing them is
+    then the program's); wrong arguments are the threaded API's errors, with its words."""
+    with pytest.raises(InputError) as threaded:
+        tensctl.connect("sim://", virtual=True, journal=False).session("no-such-protocol")
+
+    async def main() -> tuple[str, State, State, int]:
+        device = await aio.connect("sim://", virtual=True, journal=False)
+        try:
+            with pytest.raises(InputError) as unknown:
+                await device.session("no-such-protocol")
+            s = await device.session("burst", patient=PATIENT, intensity=18, screened=True)
+            with pytest.raises(UsageError, match="whole number of events above 0"):
+                s.events(limit=0)
+            state = await s.run_for(20)
+            await s.close()
+            await s.close()  # twice: nothing more
+            return str(unknown.value), state, s.state, await output_ua(device)
+        finally:
+            await device.close()
+
+    message, running, closed, delivered = run_debug(main(), caplog)
+    assert message == str(threaded.value)
+    assert running is State.stimulating and closed is State.stopped and delivered == 0
