@@ -46,6 +46,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
+import inspect
 import queue
 import threading
 from collections import deque
@@ -545,8 +546,13 @@ def _awaited(
     def session(self: AsyncDevice, /, *args: P.args, **kwargs: P.kwargs) -> _OpenSession:
         return _OpenSession(functools.partial(opening, self.sync, *args, **kwargs))
 
-    session.__doc__ = opening.__doc__
-    session.__wrapped__ = opening  # type: ignore[attr-defined]  # help() shows its arguments
+    session.__doc__ = (
+        "``async with device.session(…) as s`` (or ``s = await device.session(…)``): an\n"
+        "AsyncSession, opened and checked off the loop. As the threaded API:\n\n"
+        + inspect.cleandoc(opening.__doc__ or "")
+    )
+    signature = inspect.signature(opening).replace(return_annotation="_OpenSession")
+    session.__signature__ = signature  # type: ignore[attr-defined]  # help() shows it
     return session
 
 
@@ -626,8 +632,13 @@ def _connecting(
     def connect(*args: P.args, **kwargs: P.kwargs) -> _Connecting:
         return _Connecting(functools.partial(opening, *args, **kwargs))
 
-    connect.__doc__ = opening.__doc__
-    connect.__wrapped__ = opening  # type: ignore[attr-defined]  # help() shows its arguments
+    connect.__doc__ = (
+        "``async with tensctl.aio.connect(…) as device`` (or ``await``): an AsyncDevice,\n"
+        "opened and identified off the loop. As the threaded API:\n\n"
+        + inspect.cleandoc(opening.__doc__ or "")
+    )
+    signature = inspect.signature(opening).replace(return_annotation="_Connecting")
+    connect.__signature__ = signature  # type: ignore[attr-defined]  # help() shows it
     return connect
 
 
