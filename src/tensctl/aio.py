@@ -264,7 +264,8 @@ class AsyncSession:
         self._streams: list[_EventStream] = []
         self._streams_lock = threading.Lock()
         self._over = False  # ended (completed, stopped, faulted) or closed, until a reset
-        self._runs = 0  # runs under way (on their threads); changed on the loop only
+        self._runs = 0  # runs under way: counted on the loop, ended on their threads
+        self._runs_lock = threading.Lock()
         sync.subscribe(self._fan_out)
 
     # ---- what it is at -----------------------------------------------------------------
@@ -374,9 +375,9 @@ class AsyncSession:
         return await self._running(functools.partial(self.sync.run_for, seconds), "run-for")
 
     async def _running(self, work: Callable[[], State], name: str) -> State:
-        ticking = _in_thread(functools.partial(self._settling, work), name)
-        ticking.add_done_callback(self._run_ended)
-        self._runs += 1
+        with self._runs_lock:
+            self._runs += 1
+        ticking = _in_thread(functools.partial(self._ticking, work), name)
         try:
             return await asyncio.shield(ticking)
         except asyncio.CancelledError:
@@ -387,13 +388,22 @@ class AsyncSession:
                 await _to_the_end(ticking)  # the ticks end with the stop; then the task ends
             raise
 
-    def _run_ended(self, ticking: asyncio.Future[State]) -> None:
-        self._runs -= 1
+    def _ticking(self, work: Callable[[], State]) -> State:
+        """On the run's thread: the run, then the count of runs under way down by one (here,
+        not in a callback on the loop, which might run after the count is read)."""
+        try:
+            return self._settling(work)
+        finally:
+            with self._runs_lock:
+                self._runs -= 1
 
     def _may_deliver(self) -> bool:
         """Output may be on, or may come on: a state with output (or paused), or a run
-        under way (it may be starting)."""
-        return self._runs > 0 or self.sync.state in OUTPUT_STATES or self.sync.state is State.paused
+        under way that has not ended (it may be starting)."""
+        state = self.sync.state
+        if state in OUTPUT_STATES or state is State.paused:
+            return True
+        return self._runs > 0 and state not in TERMINAL
 
     async def _stop_now(self, reason: str) -> None:
         stopping = _in_thread(
