@@ -57,3 +57,19 @@ def test_examples_use_demonstration_ids_only(example: str) -> None:
     assert named, "an example names its patient"
     for name in named:
         assert name == "PATIENT" or name.startswith("DEMO-"), name
+
+
+def test_async_session(capsys: pytest.CaptureFixture[str]) -> None:
+    runpy.run_path(str(EXAMPLES / "async_session.py"), run_name="not_main")["main"]()
+    out = capsys.readouterr().out
+    assert "ready → ramping_up" in out and "ramping_down → completed" in out
+    assert "channel 1: 20 → 18 mA" in out
+    assert "not changed: channel 1: 28 mA is above its ceiling of 24 mA" in out
+    assert "completed (stopped_by_user) after 183 s" in out
+    assert f"in {examples_store()}" in out
+    with Store(examples_store(), must_exist=True) as store:
+        (row,) = store.sessions("DEMO-003")
+        summary = summarise(row, store.events(row["id"]))
+    assert summary["end_reason"] == "stopped_by_user" and summary["simulated"]
+    assert summary["outcomes"]["after"]["pain_rest"] == 3.0
+    assert not default_path().exists()
