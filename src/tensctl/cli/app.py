@@ -24,7 +24,7 @@ from tensctl.cli.protocols import protocols_app
 from tensctl.cli.run import run_command
 from tensctl.cli.schema import schema
 from tensctl.cli.sessions import sessions_app
-from tensctl.cli.sim import sim
+from tensctl.cli.sim import sim_app
 from tensctl.errors import StoppedByUser, TensctlError, exit_code
 
 app = typer.Typer(
@@ -39,7 +39,7 @@ app.add_typer(devices_app, name="devices")
 app.add_typer(sessions_app, name="sessions")
 app.add_typer(patients_app, name="patients")
 app.command(name="schema")(schema)
-app.command(name="sim")(sim)
+app.add_typer(sim_app, name="sim")
 app.command(name="run")(run_command)
 
 
