@@ -40,7 +40,7 @@ app = typer.Typer(
     name="tensctl",
     help="Controller for TENS stimulators: protocols, safety checks, devices, sessions.",
     no_args_is_help=True,
-    add_completion=False,
+    add_completion=True,
     pretty_exceptions_enable=False,
 )
 app.add_typer(protocols_app, name="protocols")
@@ -174,6 +174,8 @@ def main(argv: list[str] | None = None) -> int:
         said = error_json(exc.kind, code, str(exc), exc)
     except typer.Exit as exc:  # the command has said what it had to
         code = exc.exit_code
+    except SystemExit as exc:  # shell completion (--show-completion, _TENSCTL_COMPLETE) ends so
+        code = exc.code if isinstance(exc.code, int) else 0 if exc.code is None else 1
     except typer.TyperException as exc:  # usage errors: bad option, missing argument
         show = getattr(exc, "show", None)
         if callable(show):
