@@ -8,9 +8,10 @@ to see one).
 With ``--json`` (on a command that takes it), an error is also one JSON object on one line of
 stdout — ``{"error": …, "kind": …, "exit_code": …, "problems": [{"message": …, "where": …}]}``
 — unless the command has already printed its own JSON result saying what went wrong
-(``sessions verify``, ``protocols validate``). One line, so that it also ends the JSON-lines
-stream of ``run --json``, where it is an event like the others (``"event": "exit"``). The text
-on stderr stays, for a person watching.
+(``sessions verify``, ``protocols validate``), or nobody reads stdout any more (exit 11 of
+``run --json``: the controlling program went away). One line, so that it also ends the
+JSON-lines stream of ``run --json``, where it is an event like the others (``"event":
+"exit"``). The text on stderr stays, for a person watching.
 """
 
 from __future__ import annotations
@@ -34,7 +35,7 @@ from tensctl.cli.run import run_command
 from tensctl.cli.schema import schema
 from tensctl.cli.sessions import sessions_app
 from tensctl.cli.sim import sim_app
-from tensctl.errors import InputError, StoppedByUser, TensctlError, exit_code
+from tensctl.errors import ControllerLost, InputError, StoppedByUser, TensctlError, exit_code
 
 app = typer.Typer(
     name="tensctl",
@@ -167,6 +168,10 @@ def main(argv: list[str] | None = None) -> int:
             console.warning(line)
         code = exc.exit_code
         said = error_json(exc.kind, code, str(exc), exc)
+    except ControllerLost as exc:  # the program reading stdout is gone, or stdout is blocked:
+        for line in exc.lines():  # a line written there could only block, never be read
+            console.error(line)
+        code = exc.exit_code
     except TensctlError as exc:
         for line in exc.lines():
             console.error(line)
