@@ -53,3 +53,19 @@ def test_completion_names_a_commands_options_and_not_the_refused_ones() -> None:
 def test_other_shells_get_their_own_script(cli, shell: str) -> None:  # type: ignore[no-untyped-def]
     result = cli("--show-completion", shell)
     assert result.code == 0 and "_TENSCTL_COMPLETE" in result.out
+
+
+def test_install_completion_writes_the_script_where_bash_reads_it(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """In a scratch home: what it writes, and that ~/.bashrc sources it."""
+    env = os.environ | {"HOME": str(tmp_path), "SHELL": "/bin/bash"}
+    done = subprocess.run(
+        [sys.executable, "-m", "tensctl", "--install-completion", "bash"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 0, done.stderr
+    script = tmp_path / ".bash_completions" / "tensctl.sh"
+    assert "_TENSCTL_COMPLETE=complete_bash" in script.read_text()
+    assert f"source '{script}'" in (tmp_path / ".bashrc").read_text()
