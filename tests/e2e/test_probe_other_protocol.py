@@ -73,3 +73,14 @@ def test_a_port_where_nothing_answers_keeps_its_own_error(cli) -> None:  # type:
 )
 def test_which_port_a_url_names(url: str, split: tuple[str, str] | None) -> None:
     assert split_url(url) == split
+
+
+def test_run_names_the_url_too_and_sends_no_stimulation(cli, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    short = Path(__file__).resolve().parents[1] / "data" / "protocols" / "e2e-short.yaml"
+    with SimProcess("pty", tmp_path / "sim.jsonl", "--personality", "sciencemode4") as sim:
+        result = cli("run", str(short), "--device", sim.address, "--yes", "--json")
+        log = sim.log()
+    data = json.loads(result.out.splitlines()[-1])
+    assert result.code == 5 == data["exit_code"] and data["event"] == "exit"
+    assert data["error"].endswith(f"use sciencemode4://{sim.address}")
+    assert not [e for e in log if e["event"] == "output" and e.get("amplitude_ua")]
