@@ -11,6 +11,7 @@ import contextlib
 import os
 import selectors
 import socket
+import termios
 import threading
 import time
 import tty
@@ -23,6 +24,13 @@ from tenssim.device import SimDevice
 SERVE_POLL_S = 0.002
 """How long the select loop waits for bytes from the host before it advances the device's
 clock again: the simulator's own polling, not the host supervisor's tick."""
+
+LINE_CHECK_S = 0.005
+"""How often the pty server puts a baud rate the host set back to :data:`RESTING_BAUD`."""
+
+RESTING_BAUD = termios.B50
+"""The baud rate a pty rests at between the host's settings: one no real device uses, so
+that whatever line settings a host asks for differ from it (see :class:`PtyServer`)."""
 
 
 class Server:
@@ -50,6 +58,7 @@ class Server:
                     if not self._on_control(key.fileobj):
                         self.on_readable(key.fileobj)
                 now = self.clock()
+                self.housekeeping(now)
                 self.device.advance(now)
                 out = self.device.take_output(now)
                 if out:
@@ -74,6 +83,9 @@ class Server:
     def on_readable(self, fileobj: object) -> None:
         raise NotImplementedError
 
+    def housekeeping(self, now_s: float) -> None:
+        """Once per turn of the loop: what the transport itself needs done."""
+
     def write(self, data: bytes) -> None:
         raise NotImplementedError
 
@@ -84,12 +96,24 @@ class Server:
 
 
 class PtyServer(Server):
-    """The host opens :attr:`address` (``/dev/pts/N``) like any serial port."""
+    """The host opens :attr:`address` (``/dev/pts/N``) like any serial port, as often as it
+    likes, one controller at a time.
+
+    A pty keeps the line settings the last host set, but has no parity or character size
+    of its own: it drops those bits. Linux refuses (``EINVAL``) a change of settings whose
+    only differences are bits it drops, so the second host to ask for 8E1 at the baud rate
+    the first one left (a RehaStim2's 460800 8E1) could not open the port. The server
+    therefore puts the baud rate back to :data:`RESTING_BAUD` whenever a host has set
+    another: what the next host asks for then differs in the baud rate, which a pty keeps,
+    and is accepted. A pty passes bytes at any baud rate, and every other setting stays as
+    the host made it, so the host that is connected notices nothing."""
 
     def __init__(self, device: SimDevice, clock: Callable[[], float], link: Path | None) -> None:
         super().__init__(device, clock)
         self.master, self.slave = os.openpty()
         tty.setraw(self.slave)  # no echo, no line discipline: a clean byte pipe
+        self._rest_baud()
+        self._line_checked_s = float("-inf")
         os.set_blocking(self.master, False)
         self.path = os.ttyname(self.slave)
         self.link = link
@@ -110,6 +134,19 @@ class PtyServer(Server):
             return
         if data:
             self.device.receive(data, self.clock())
+
+    def housekeeping(self, now_s: float) -> None:
+        if now_s - self._line_checked_s < LINE_CHECK_S:
+            return
+        self._line_checked_s = now_s
+        with contextlib.suppress(termios.error):
+            self._rest_baud()
+
+    def _rest_baud(self) -> None:
+        line = termios.tcgetattr(self.slave)
+        if line[4] != RESTING_BAUD or line[5] != RESTING_BAUD:  # ispeed, ospeed
+            line[4] = line[5] = RESTING_BAUD
+            termios.tcsetattr(self.slave, termios.TCSANOW, line)
 
     def write(self, data: bytes) -> None:
         # the host may be slow to read: drop what the pty cannot take, like a UART FIFO

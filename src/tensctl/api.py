@@ -384,17 +384,22 @@ def connect(
     unpaced = pace == MAX  # virtual time, as fast as it goes: no real-time duty anywhere
     named = find_device(profile)[0] if profile is not None else None
     line = named.serial if named is not None else None
-    driver = open_driver(
-        url,
-        DriverOptions(clock=clock, speed=clock.speed, realtime=not unpaced, line=line, **options),
-    )
+    try:
+        driver = open_driver(
+            url,
+            DriverOptions(
+                clock=clock, speed=clock.speed, realtime=not unpaced, line=line, **options
+            ),
+        )
+    except LinkLost as exc:  # no answer while opening (ScienceMode's handshake): exit 5
+        raise _unidentified(url, exc) from None
     try:
         info = driver.identify()
         chosen = named or _profile_for(url, info)
         store = _store(journal)
     except LinkLost as exc:  # before any output: the device cannot be reached (exit 5)
         driver.close()
-        raise DeviceError(f"cannot identify the device: {exc}") from None
+        raise _unidentified(url, exc) from None
     except BaseException:
         driver.close()
         raise
@@ -403,6 +408,15 @@ def connect(
     )
     device._owns_store = store is not None and not isinstance(journal, Store)
     return device
+
+
+def _unidentified(url: str, exc: LinkLost) -> DeviceError:
+    """No answer: and the protocol the port does answer in, with the URL to use, if any."""
+    from tensctl.drivers.sniff import other_protocol
+
+    found = other_protocol(url)
+    hint = f"; {found.hint()}" if found is not None else ""
+    return DeviceError(f"cannot identify the device: {exc}{hint}")
 
 
 def _clock(pace: Speed | None) -> Clock:

@@ -28,6 +28,13 @@ def info(message: str) -> None:
     err.print(escape(message))
 
 
+documents_emitted = 0
+"""How many JSON documents this command printed: one that says how it went (``sessions
+verify --json``) is not followed by a JSON error object (``tensctl.cli.app``)."""
+
+
 def emit_json(data: Any) -> None:
     """Machine-readable output: one JSON document on stdout, nothing decorated."""
+    global documents_emitted
+    documents_emitted += 1
     print(json.dumps(data, indent=2, ensure_ascii=False, default=str))

@@ -4,6 +4,8 @@ devices."""
 from __future__ import annotations
 
 import math
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import asdict
 from typing import Any
 
@@ -12,7 +14,7 @@ from rich.table import Table
 
 from tensctl.cli import console
 from tensctl.cli.options import JSON_OPTION
-from tensctl.drivers.base import DeviceInfo, DriverOptions
+from tensctl.drivers.base import DeviceInfo, Driver, DriverOptions
 from tensctl.drivers.errors import CommandRefused, DeviceBusy, DriverError, LinkLost
 from tensctl.drivers.registry import open_driver
 from tensctl.errors import DeviceError
@@ -20,6 +22,23 @@ from tensctl.model.library import device_dirs, library_files
 from tensctl.model.loader import load_device
 
 devices_app = typer.Typer(help="Device profiles and devices.", no_args_is_help=True)
+
+
+@contextmanager
+def answering(url: str) -> Iterator[Driver]:
+    """The driver for ``url``, opened; a device that does not answer in the URL's protocol
+    but does in another is named, with the URL to use (a device error, not a fault: the
+    device is fine, the URL is wrong)."""
+    from tensctl.drivers.sniff import other_protocol
+
+    try:
+        with open_driver(url) as driver:
+            yield driver
+    except LinkLost as exc:
+        found = other_protocol(url)
+        if found is None:
+            raise
+        raise DeviceError(f"{exc}; {found.hint()}") from None
 
 
 @devices_app.command("profiles")
@@ -93,7 +112,7 @@ def probe(
     as_json: bool = JSON_OPTION,
 ) -> None:
     """Connect to a device and show its identity, limits and each channel's impedance."""
-    with open_driver(url) as driver:
+    with answering(url) as driver:
         info = driver.identify()
         impedance = {ch: driver.measure_impedance(ch) for ch in range(1, info.channels + 1)}
     if as_json:
@@ -127,7 +146,7 @@ def reset(
 
     Every channel is stopped first; the device clears a fault only once its cause has been
     gone a while (it says so if not). Output stays at 0: a session starts again from 0."""
-    with open_driver(url) as driver:
+    with answering(url) as driver:
         info = driver.identify()
         channels = list(range(1, info.channels + 1))
         driver.stop(channels)

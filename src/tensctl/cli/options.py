@@ -8,14 +8,38 @@ from pathlib import Path
 import typer
 
 from tensctl.cli import console
-from tensctl.errors import InputError, Problem
+from tensctl.errors import InputError, Problem, UsageError
 from tensctl.model.device import DeviceProfile
 from tensctl.model.library import DEFAULT_DEVICE, find_device
 from tensctl.model.protocol import Protocol
 
-DEVICE_OPTION = typer.Option(
-    DEFAULT_DEVICE, "--device", "-d", help="Device profile id or path (see `devices profiles`)."
+PROFILE_OPTION = typer.Option(
+    DEFAULT_DEVICE, "--profile", "-p", help="Device profile id or path (see `devices profiles`)."
 )
+"""One name per meaning: ``--profile`` is a device profile everywhere, ``--device`` a device
+URL everywhere (``run``)."""
+FORMER_DEVICE_OPTION = typer.Option(None, "--device", "-d", hidden=True)
+"""``--device`` on a command that takes a profile, not a device: it named a profile there
+once; it is refused with the option to use (:func:`refuse_device_option`), never taken
+with a changed meaning."""
+
+
+def refuse_device_option(value: str | None, command: str) -> None:
+    """A clear usage error if ``--device`` was given to ``command``, which takes no device."""
+    if value is None:
+        return
+    if "://" in value or value.startswith(("/dev/", "COM")):
+        raise UsageError(
+            f"--device is a device URL (as in `tensctl run`), and `tensctl {command}` talks to "
+            "no device: give the device's profile with --profile ID (see `tensctl devices "
+            "profiles`)"
+        )
+    raise UsageError(
+        f"--device is a device URL (as in `tensctl run`); `tensctl {command}` takes a device "
+        f"profile: use --profile {value}"
+    )
+
+
 INTENSITY_OPTION = typer.Option(
     [],
     "--intensity",

@@ -11,11 +11,13 @@ from rich.table import Table
 from tensctl.cli import console
 from tensctl.cli.options import (
     DB_OPTION,
-    DEVICE_OPTION,
+    FORMER_DEVICE_OPTION,
     INTENSITY_OPTION,
     JSON_OPTION,
+    PROFILE_OPTION,
     load_device_option,
     parse_intensities,
+    refuse_device_option,
 )
 from tensctl.cli.report import dose_rows, finding_lines, findings_json
 from tensctl.cli.summary import (
@@ -67,11 +69,13 @@ def list_protocols(as_json: bool = JSON_OPTION) -> None:
 @protocols_app.command("show")
 def show(
     ref: str = typer.Argument(..., metavar="ID|PATH", help="Library id or path of a file."),
-    device_ref: str = DEVICE_OPTION,
+    device_ref: str = PROFILE_OPTION,
+    former_device: str | None = FORMER_DEVICE_OPTION,
     intensity: list[str] = INTENSITY_OPTION,
     as_json: bool = JSON_OPTION,
 ) -> None:
     """A readable summary with per-phase r.m.s. current, charge and current density."""
+    refuse_device_option(former_device, "protocols show")
     from tensctl.model.intensity import resolve_intensities
     from tensctl.safety import check_protocol
 
@@ -160,8 +164,11 @@ def _print_show(
 
 @protocols_app.command("validate")
 def validate(
-    paths: list[Path] = typer.Argument(..., metavar="PATH...", help="Protocol files to check."),
-    device_ref: str = DEVICE_OPTION,
+    refs: list[str] = typer.Argument(
+        ..., metavar="ID|PATH", help="Protocols to check: library ids or files."
+    ),
+    device_ref: str = PROFILE_OPTION,
+    former_device: str | None = FORMER_DEVICE_OPTION,
     electrode_area: float | None = typer.Option(
         None,
         "--electrode-area",
@@ -175,7 +182,9 @@ def validate(
     ),
     as_json: bool = JSON_OPTION,
 ) -> None:
-    """Load each file and run the static safety check on a device profile."""
+    """Load each protocol (a library id or a file) and run the static safety check on a
+    device profile."""
+    refuse_device_option(former_device, "protocols validate")
     from tensctl.cli.validate import validate_one
     from tensctl.safety import ACK_CURRENT_DENSITY
 
@@ -185,7 +194,7 @@ def validate(
                 f"--acknowledge: '{rule}' cannot be acknowledged; only {ACK_CURRENT_DENSITY}"
             )
     device, _ = load_device_option(device_ref)
-    results = [validate_one(p, device, electrode_area, intensity, acknowledge) for p in paths]
+    results = [validate_one(r, device, electrode_area, intensity, acknowledge) for r in refs]
     if as_json:
         console.emit_json({"device": device.id, "files": [r.to_json() for r in results]})
     else:
@@ -201,7 +210,8 @@ def validate(
 def plot(
     ref: str = typer.Argument(..., metavar="ID|PATH"),
     output: Path = typer.Option(..., "-o", "--output", help="Image file: .png or .svg."),
-    device_ref: str = DEVICE_OPTION,
+    device_ref: str = PROFILE_OPTION,
+    former_device: str | None = FORMER_DEVICE_OPTION,
     intensity: list[str] = INTENSITY_OPTION,
     patient: str | None = typer.Option(
         None,
@@ -213,6 +223,7 @@ def plot(
     """Plot per-channel amplitude, frequency and pulse width over the whole session. The
     amplitude is drawn at the worst case unless --intensity or --patient says otherwise;
     the plot says which."""
+    refuse_device_option(former_device, "protocols plot")
     from tensctl.cli.plot import intensity_of, plot_protocol
     from tensctl.model.intensity import resolve_intensities
 

@@ -1,18 +1,32 @@
-"""``tensctl sim``: run the device simulator behind a pseudo-terminal or a TCP socket."""
+"""``tensctl sim``: run the device simulator behind a pseudo-terminal or a TCP socket;
+``tensctl sim scenarios``: the fault scenarios it can play."""
 
 from __future__ import annotations
 
 import sys
 from pathlib import Path
+from typing import Any
 
 import typer
 
+from tensctl.cli import console
+from tensctl.cli.options import JSON_OPTION
 from tensctl.errors import DeviceError, InputError, Problem, UsageError
 from tensctl.model.device import DeviceProfile
 from tensctl.model.library import DEFAULT_DEVICE, find_device
 
+sim_app = typer.Typer(
+    help="Run the simulated stimulator until SIGINT/SIGTERM; the first line on stdout is its "
+    "address. `tensctl sim scenarios` lists the fault scenarios it can play.",
+    invoke_without_command=True,
+    no_args_is_help=False,
+    subcommand_metavar="[scenarios]",
+)
 
+
+@sim_app.callback(invoke_without_command=True)
 def sim(
+    ctx: typer.Context,
     pty: bool = typer.Option(False, "--pty", help="Serve on a new pseudo-terminal (default)."),
     tcp: str = typer.Option(
         "", "--tcp", metavar="HOST:PORT", help="Serve on a TCP socket (port 0: any free port)."
@@ -62,7 +76,10 @@ def sim(
     ),
 ) -> None:
     """Run the simulated stimulator until SIGINT/SIGTERM. The first line on stdout is its
-    address: a device path (--pty) or a socket:// URL (--tcp)."""
+    address: a device path (--pty) or a socket:// URL (--tcp). `tensctl sim scenarios`
+    lists the fault scenarios for --scenario."""
+    if ctx.invoked_subcommand is not None:
+        return
     from tenssim.runner import TcpAddress, run
     from tenssim.scenario import load_scenario
 
@@ -126,3 +143,32 @@ def _profile(profile: str, personality: str) -> DeviceProfile:
             f"profile '{device.id}' is driven over {device.driver_scheme}://, not {personality}://"
         )
     return device
+
+
+@sim_app.command("scenarios")
+def scenarios(as_json: bool = JSON_OPTION) -> None:
+    """List the shipped fault scenarios, one line each: id and what happens."""
+    from tenssim.scenario import load_scenario, scenario_files
+
+    rows: list[dict[str, Any]] = []
+    for path in scenario_files().values():
+        chosen = load_scenario(str(path))
+        rows.append(
+            {
+                "id": chosen.id,
+                "description": " ".join(chosen.description.split()),
+                "clock": chosen.clock,
+                "events": len(chosen.events),
+                "path": str(path),
+            }
+        )
+    if as_json:
+        console.emit_json(rows)
+        return
+    width = max((len(r["id"]) for r in rows), default=0)
+    for r in rows:
+        console.out.print(f"{r['id']:<{width}}  {r['description']}", markup=False)
+    console.info(
+        "times count from the first START unless a line says from power-up; "
+        "play one with: tensctl sim --scenario ID"
+    )

@@ -1,4 +1,5 @@
-"""`protocols validate`: one file's outcome — input problems or a safety report."""
+"""`protocols validate`: one protocol's outcome — input problems or a safety report. A
+protocol is named by its library id or by its file, as for every protocol command."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from tensctl.errors import InputError
 from tensctl.model.device import DeviceProfile
 from tensctl.model.electrodes import Electrode
 from tensctl.model.intensity import resolve_intensities
+from tensctl.model.library import protocol_dirs, resolve
 from tensctl.model.loader import load_protocol
 from tensctl.safety import SafetyReport, Severity, check_protocol
 
@@ -51,13 +53,16 @@ class FileResult:
 
 
 def validate_one(
-    path: Path,
+    ref: str,
     device: DeviceProfile,
     electrode_area_cm2: float | None,
     intensity: list[str],
     acknowledged: list[str],
 ) -> FileResult:
+    """``ref``: a library id (``conventional-hf``) or a file."""
+    path = Path(ref)
     try:
+        path = resolve(ref, protocol_dirs(), "protocol")
         protocol = load_protocol(path)
         given = parse_intensities(intensity, protocol)
         resolved = resolve_intensities(protocol, device, given)

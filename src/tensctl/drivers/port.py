@@ -10,6 +10,7 @@ readable driver errors.
 from __future__ import annotations
 
 import os
+import sys
 from typing import Protocol, runtime_checkable
 
 from tensctl.drivers.errors import DeviceBusy, DeviceNotFound
@@ -55,6 +56,11 @@ def open_serial_port(target: str, line: SerialSettings | None) -> Port:
     controller on the same port gets :class:`DeviceBusy`."""
     import serial
 
+    line_refused: tuple[type[Exception], ...] = ()
+    if sys.platform != "win32":  # pyserial lets the terminal's own error through
+        import termios
+
+        line_refused = (termios.error,)
     try:
         if target.startswith("socket://"):  # a TCP stream has no line settings or locks
             port = serial.serial_for_url(
@@ -79,5 +85,11 @@ def open_serial_port(target: str, line: SerialSettings | None) -> Port:
         raise DeviceNotFound(f"cannot open {target}: {reason}") from None
     except (OSError, ValueError) as exc:
         raise DeviceNotFound(f"cannot open {target}: {exc}") from None
+    except line_refused as exc:
+        errno = exc.args[0] if exc.args and isinstance(exc.args[0], int) else None
+        reason = os.strerror(errno) if errno is not None else str(exc)
+        raise DeviceNotFound(
+            f"cannot open {target}: it refused the line settings ({reason})"
+        ) from None
     opened: Port = port
     return opened
