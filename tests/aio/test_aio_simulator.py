@@ -13,12 +13,13 @@ from typing import Any
 
 import pytest
 from aio_helpers import run_debug
-from simproc import SHORT, SimProcess
 
 import tensctl.aio as aio
 from tensctl.engine.states import State
 from tensctl.journal.store import Store
+from tensctl.testing import SimulatorFactory
 
+SHORT = Path(__file__).resolve().parents[1] / "data" / "protocols" / "e2e-short.yaml"  # 6 s
 PATIENT = "DEMO-102"
 
 
@@ -27,7 +28,7 @@ def outputs(log: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 
 def test_a_cancelled_task_ends_at_0_ma_in_the_simulators_log(
-    tmp_path: Path, caplog: pytest.LogCaptureFixture
+    tenssim_factory: SimulatorFactory, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     """The task holding the session is cancelled while it stimulates at 5 mA: the device is
     sent an emergency stop, and its output goes from 5 mA to 0 in one step (no ramp)."""
@@ -58,7 +59,7 @@ def test_a_cancelled_task_ends_at_0_ma_in_the_simulators_log(
             s = holder[0]
             return s.state, s.end_reason, took_s, s.record_id
 
-    with SimProcess("pty", tmp_path / "sim.jsonl") as sim:
+    with tenssim_factory() as sim:
         state, reason, took_s, record_id = run_debug(main(sim.address), caplog)
         time.sleep(0.2)
         log = sim.log()
@@ -76,7 +77,7 @@ def test_a_cancelled_task_ends_at_0_ma_in_the_simulators_log(
 
 
 def test_a_session_runs_to_completion_off_the_loop(
-    tmp_path: Path, caplog: pytest.LogCaptureFixture
+    tenssim_factory: SimulatorFactory, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     """Six seconds in real time: the loop keeps its own time meanwhile (a coroutine ticking
     every 10 ms is never held up), and the device delivered the protocol and ended at 0."""
@@ -100,7 +101,7 @@ def test_a_session_runs_to_completion_off_the_loop(
             await beat
         return state, worst_s
 
-    with SimProcess("pty", tmp_path / "sim.jsonl") as sim:
+    with tenssim_factory() as sim:
         state, worst_s = run_debug(main(sim.address), caplog)
         time.sleep(0.2)
         log = sim.log()
@@ -132,12 +133,14 @@ except KeyboardInterrupt:
 """
 
 
-def test_ctrl_c_under_asyncio_run_is_an_emergency_stop(tmp_path: Path) -> None:
+def test_ctrl_c_under_asyncio_run_is_an_emergency_stop(
+    tenssim_factory: SimulatorFactory, tmp_path: Path
+) -> None:
     """A program of its own, as a user writes it: ``asyncio.run`` turns Ctrl-C into the
     main task's cancellation, and that is an emergency stop at the device."""
     script = tmp_path / "program.py"
     script.write_text(CTRL_C_SCRIPT, encoding="utf-8")
-    with SimProcess("pty", tmp_path / "sim.jsonl") as sim:
+    with tenssim_factory() as sim:
         program = subprocess.Popen(
             [sys.executable, str(script), sim.address, str(SHORT)],
             stdout=subprocess.PIPE,

@@ -6,15 +6,18 @@ import json
 import os
 import tty
 from pathlib import Path
+from typing import Any
 
 import pytest
-from tenssim.process import SimProcess
 
 from tensctl.drivers.sniff import split_url
+from tensctl.testing import SimulatorFactory
 
 
-def test_a_p24_probed_with_a_bare_path_is_named_with_its_url(cli, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
-    with SimProcess("pty", tmp_path / "sim.jsonl", "--personality", "sciencemode4") as sim:
+def test_a_p24_probed_with_a_bare_path_is_named_with_its_url(
+    tenssim_factory: SimulatorFactory, cli: Any, tmp_path: Path
+) -> None:
+    with tenssim_factory(personality="sciencemode4") as sim:
         result = cli("devices", "probe", sim.address)
         again = cli("devices", "probe", f"sciencemode4://{sim.address}", "--json")
     assert result.code == 5
@@ -26,8 +29,10 @@ def test_a_p24_probed_with_a_bare_path_is_named_with_its_url(cli, tmp_path: Path
     assert again.code == 0 and json.loads(again.out)["model"] == "P24"  # the URL it said works
 
 
-def test_a_rehastim2_probed_as_a_p24_is_named_from_its_own_init(cli, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
-    with SimProcess("pty", tmp_path / "sim.jsonl", "--personality", "sciencemode2") as sim:
+def test_a_rehastim2_probed_as_a_p24_is_named_from_its_own_init(
+    tenssim_factory: SimulatorFactory, cli: Any, tmp_path: Path
+) -> None:
+    with tenssim_factory(personality="sciencemode2") as sim:
         result = cli("devices", "probe", f"sciencemode4://{sim.address}", "--json")
         log = sim.log()
     data = json.loads(result.out)
@@ -39,14 +44,16 @@ def test_a_rehastim2_probed_as_a_p24_is_named_from_its_own_init(cli, tmp_path: P
     assert not [e for e in log if e["event"] == "command"]
 
 
-def test_a_native_device_probed_as_a_p24_is_named_with_its_path(cli, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
-    with SimProcess("tcp", tmp_path / "sim.jsonl") as sim:
+def test_a_native_device_probed_as_a_p24_is_named_with_its_path(
+    tenssim_factory: SimulatorFactory, cli: Any, tmp_path: Path
+) -> None:
+    with tenssim_factory(transport="tcp") as sim:
         result = cli("devices", "probe", f"sciencemode4://{sim.address}")
     assert result.code == 5
     assert f"this looks like a device of tensctl's own protocol: use {sim.address}" in result.err
 
 
-def test_a_port_where_nothing_answers_keeps_its_own_error(cli) -> None:  # type: ignore[no-untyped-def]
+def test_a_port_where_nothing_answers_keeps_its_own_error(cli: Any) -> None:
     master, slave = os.openpty()
     tty.setraw(slave)
     try:
@@ -75,9 +82,11 @@ def test_which_port_a_url_names(url: str, split: tuple[str, str] | None) -> None
     assert split_url(url) == split
 
 
-def test_run_names_the_url_too_and_sends_no_stimulation(cli, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+def test_run_names_the_url_too_and_sends_no_stimulation(
+    tenssim_factory: SimulatorFactory, cli: Any, tmp_path: Path
+) -> None:
     short = Path(__file__).resolve().parents[1] / "data" / "protocols" / "e2e-short.yaml"
-    with SimProcess("pty", tmp_path / "sim.jsonl", "--personality", "sciencemode4") as sim:
+    with tenssim_factory(personality="sciencemode4") as sim:
         result = cli("run", str(short), "--device", sim.address, "--yes", "--json")
         log = sim.log()
     data = json.loads(result.out.splitlines()[-1])

@@ -8,15 +8,16 @@ import os
 import termios
 import tty
 from pathlib import Path
+from typing import Any
 
 import pytest
 import serial
-from tenssim.process import SimProcess
 
 from tensctl.drivers.errors import DeviceNotFound
 from tensctl.drivers.port import open_serial_port
 from tensctl.drivers.registry import open_driver
 from tensctl.model.library import find_device
+from tensctl.testing import SimulatorFactory
 
 MODELS = {"native": "tenssim 2-channel", "sciencemode2": "RehaStim2", "sciencemode4": "P24"}
 
@@ -25,10 +26,10 @@ def _url(personality: str, address: str) -> str:
     return address if personality == "native" else f"{personality}://{address}"
 
 
-def test_the_rehastim2_simulator_answers_ten_probes_in_a_row_on_one_pty(  # type: ignore[no-untyped-def]
-    cli, tmp_path: Path
+def test_the_rehastim2_simulator_answers_ten_probes_in_a_row_on_one_pty(
+    tenssim_factory: SimulatorFactory, cli: Any
 ) -> None:
-    with SimProcess("pty", tmp_path / "sim.jsonl", "--personality", "sciencemode2") as sim:
+    with tenssim_factory(personality="sciencemode2") as sim:
         results = [
             cli("devices", "probe", f"sciencemode2://{sim.address}", "--json") for _ in range(10)
         ]
@@ -41,10 +42,10 @@ def test_the_rehastim2_simulator_answers_ten_probes_in_a_row_on_one_pty(  # type
     [(p, t) for p in sorted(MODELS) for t in ("pty", "tcp") if (p, t) != ("sciencemode2", "pty")],
 )  # the RehaStim2 on a pty: through the command line, above
 def test_every_personality_serves_ten_connections_in_a_row(
-    personality: str, transport: str, tmp_path: Path
+    tenssim_factory: SimulatorFactory, personality: str, transport: str, tmp_path: Path
 ) -> None:
     """Back to back, with no pause between a close and the next open."""
-    with SimProcess(transport, tmp_path / "sim.jsonl", "--personality", personality) as sim:
+    with tenssim_factory(personality=personality, transport=transport) as sim:
         models = []
         for _ in range(10):
             with open_driver(_url(personality, sim.address)) as driver:
@@ -52,11 +53,13 @@ def test_every_personality_serves_ten_connections_in_a_row(
     assert models == [MODELS[personality]] * 10
 
 
-def test_a_host_keeps_its_line_settings_while_connected(tmp_path: Path) -> None:
+def test_a_host_keeps_its_line_settings_while_connected(
+    tenssim_factory: SimulatorFactory, tmp_path: Path
+) -> None:
     """The simulator rests the pty's baud rate between hosts; the bytes of the host that is
     connected flow all the same, whatever it asked for."""
     with (
-        SimProcess("pty", tmp_path / "sim.jsonl", "--personality", "sciencemode2") as sim,
+        tenssim_factory(personality="sciencemode2") as sim,
         open_driver(f"sciencemode2://{sim.address}") as driver,
     ):
         first = driver.identify()
