@@ -189,3 +189,13 @@ def test_the_pytest_plugin_is_a_leaf() -> None:
     }
     assert importers == set()
     assert "tenssim.process" in GRAPH["tensctl.testing.simulator"]  # the check sees the plugin
+
+
+def test_every_test_file_has_its_own_name() -> None:
+    """The test folders are not packages (pytest's rootdir-relative imports), so two test
+    files of one name anywhere under tests/ stop the collection of the whole suite."""
+    tests = Path(__file__).resolve().parent
+    names: dict[str, list[str]] = {}
+    for path in tests.rglob("test_*.py"):
+        names.setdefault(path.name, []).append(str(path.relative_to(tests)))
+    assert {n: p for n, p in names.items() if len(p) > 1} == {}
