@@ -45,7 +45,7 @@ from tensctl.errors import DeviceError, SafetyRefused
 from tensctl.journal.recorder import Recorder, protocol_text
 from tensctl.journal.store import Store
 from tensctl.journal.summary import local_day_utc, stimulated_on_day_s
-from tensctl.lsl import LslOptions, SessionStreams, StreamSource
+from tensctl.lsl import LslOptions, SessionStreams, StreamSource, lsl_options
 from tensctl.model.device import DeviceProfile
 from tensctl.model.library import (
     DEFAULT_DEVICE,
@@ -126,6 +126,7 @@ class Device:
         ``lsl=LslOptions(wait_s=…)`` waits that long for a recorder first."""
         chosen = protocol if isinstance(protocol, Protocol) else find_protocol(str(protocol))[0]
         check_patient(patient)
+        publish = lsl_options(lsl)
         before = parse_outcomes(outcomes_before, "outcomes_before") if outcomes_before else None
         ids = [c.id for c in chosen.channels]
         try:
@@ -145,8 +146,8 @@ class Device:
             acknowledged=acknowledged,
             virtual=self.virtual,
         )
-        if lsl:
-            session.publish(self._streams(chosen, patient), lsl)
+        if publish is not None:
+            session.publish(self._streams(chosen, patient), publish)
         if self.store is not None:
             session.record(self._recorder(chosen, patient), screening, before)
         try:

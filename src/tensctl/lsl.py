@@ -85,6 +85,31 @@ class LslOptions:
     """Before the session's first event, wait up to this long for a recorder to connect to
     both streams (LSL delivers only what is published after an inlet connects)."""
 
+    def __post_init__(self) -> None:
+        wait = self.wait_s
+        if isinstance(wait, bool) or not isinstance(wait, int | float) or not 0 <= wait < 3600:
+            raise InputError(
+                [
+                    Problem(
+                        f"expected seconds from 0 to 3600, found {wait!r}", "<api>", path="wait_s"
+                    )
+                ]
+            )
+
+
+def lsl_options(value: object) -> LslOptions | None:
+    """What ``device.session(lsl=…)`` was given: ``False`` (no streams), ``True`` or an
+    :class:`LslOptions`; anything else is refused (a string "no" is not a no)."""
+    if value is False:
+        return None
+    if value is True:
+        return LslOptions()
+    if isinstance(value, LslOptions):
+        return value
+    raise InputError(
+        [Problem(f"expected True, False or LslOptions(...), found {value!r}", "<api>", path="lsl")]
+    )
+
 
 def describe_config() -> str:
     """Where the streams can be seen from, in words, for the person who runs a session."""

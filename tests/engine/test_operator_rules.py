@@ -95,6 +95,33 @@ def test_a_wrong_state_command_is_refused_and_the_session_goes_on(command: str, 
             assert s.run() is State.completed
 
 
+def test_a_raise_while_ramping_down_or_after_the_end_is_refused_and_changes_nothing() -> None:
+    """A stop is not undone by ↑: while the session ramps down a raise is refused (a
+    decrease still goes), and once it has ended no adjustment is taken."""
+    with device() as dev, session(dev) as s:
+        s.run_for(30)
+        s.stop()
+        s.tick()
+        assert s.state is State.ramping_down
+        target, level = dict(s.targets_ma), device_output_ua(dev)
+        with pytest.raises(WrongState, match="ramping down to 0; its targets stay"):
+            s.adjust(1, +5)
+        assert s.targets_ma == target and device_output_ua(dev) <= level
+        assert history(s, "refused")[-1].data == {
+            "command": "adjust",
+            "channel": 1,
+            "state": "ramping_down",
+        }
+        assert s.adjust(1, -2) == target[1] - 2  # lowering is never refused
+        s.run()
+        assert s.state is State.completed
+        with pytest.raises(WrongState, match="has ended"):
+            s.adjust(1, +1)
+        with pytest.raises(WrongState, match="has ended"):
+            s.adjust(1, -1)
+        assert device_output_ua(dev) == 0
+
+
 def test_pause_is_recorded_at_the_time_it_happened() -> None:
     with device() as dev, session(dev) as s:
         s.run_for(30)

@@ -156,3 +156,27 @@ def test_streams_describe_the_session(published: tuple[Receiver, list]) -> None:
         ("ch2 set", "mA", "right back"),
         ("ch2 delivered", "mA", "right back"),
     ]
+
+
+@pytest.mark.parametrize("given", ["no", "yes", 1, 0.5, None])
+def test_lsl_takes_true_false_or_options_only(given: Any, tmp_path: Path) -> None:
+    """``lsl="no"`` is not a no: anything but a bool or LslOptions is refused before the
+    session is made (nothing recorded, nothing published)."""
+    from tensctl.errors import InputError
+
+    db = tmp_path / "s.sqlite3"
+    with (
+        tensctl.connect("sim://", virtual=True, journal=db) as dev,
+        pytest.raises(InputError, match="expected True, False or LslOptions"),
+    ):
+        dev.session("brief-intense", screened=True, lsl=given)
+    with Store(db) as store:
+        assert store.sessions() == []
+
+
+@pytest.mark.parametrize("wait", [-1, float("nan"), 5000, "10", True])
+def test_lsl_options_take_a_wait_of_0_to_3600_s(wait: Any) -> None:
+    from tensctl.errors import InputError
+
+    with pytest.raises(InputError, match="expected seconds from 0 to 3600"):
+        LslOptions(wait_s=wait)

@@ -79,6 +79,7 @@ def run_command(
         0.0,
         "--lsl-wait",
         min=0,
+        max=3600,
         metavar="S",
         help="Wait up to S seconds for an LSL recorder before the session begins (implies --lsl).",
     ),

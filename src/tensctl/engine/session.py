@@ -444,6 +444,13 @@ class Session:
                 ]
             )
         with self.lock:
+            ending = self.state is State.ramping_down and delta_ma > 0
+            if self.state in (State.completed, State.stopped, State.fault) or ending:
+                # a stop is not undone by a raise, and an ended session has no target to move;
+                # a decrease while ramping down only lowers what is going to 0 anyway
+                self.emit("refused", command="adjust", channel=channel, state=self.state.value)
+                said = "is ramping down to 0" if ending else f"has ended ({self.state.value})"
+                raise WrongState(f"cannot adjust: the session {said}; its targets stay")
             if channel not in self.targets_ma:
                 raise InputError([Problem(f"channel {channel} has no target yet", "<api>")])
             old = self.targets_ma[channel]
