@@ -99,8 +99,10 @@ def sim(
     chosen = load_scenario(scenario) if scenario else None
 
     def announce(text: str) -> None:
-        sys.stdout.write(text + "\n")
+        sys.stdout.write(text + "\n")  # the address alone, for a script to read
         sys.stdout.flush()
+        if personality != "native" and " " not in text:  # and for a person: the URL to use
+            console.info(f"connect with --device {personality}://{text}")
 
     try:
         run(
