@@ -283,8 +283,7 @@ def _dose_lines(screen: Screen, wide: bool) -> list[Text]:
     lines = []
     for d in doses:
         if d.stimulated_min == 0:  # the clock starts with the session, not the titration
-            titration = f"titration only, peak {_ma(round(d.peak_ma, 1))}" if d.peak_ma else ""
-            lines.append(Text(f"dose ch{d.channel}: {titration or 'nothing delivered yet'}"))
+            lines.append(Text(f"dose ch{d.channel}: none yet (titration is not counted)"))
             continue
         text = (
             f"ch{d.channel}: {d.stimulated_min:.1f} min stimulated at {_ma(round(d.mean_ma, 1))} "
