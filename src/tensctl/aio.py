@@ -52,7 +52,7 @@ import threading
 from collections import deque
 from collections.abc import AsyncIterator, Callable, Generator, Mapping
 from types import TracebackType
-from typing import Any, Concatenate, ParamSpec, TypeVar
+from typing import Any, Concatenate, Generic, ParamSpec, Protocol, TypeVar
 
 from tensctl import api
 from tensctl.drivers.base import DeviceInfo
@@ -507,35 +507,49 @@ class AsyncSession:
             await self.close()
 
 
-class _OpenSession:
-    """What :meth:`AsyncDevice.session` returns: ``async with`` it (or await it) to get the
-    :class:`AsyncSession`, checked and ready to run."""
+class _Closable(Protocol):
+    async def close(self) -> None: ...
 
-    def __init__(self, opening: Callable[[], api.RunningSession]) -> None:
-        self._opening = opening
-        self._session: AsyncSession | None = None
+    async def __aexit__(
+        self,
+        kind: type[BaseException] | None,
+        error: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None: ...
 
-    async def _open(self) -> AsyncSession:
-        # identifies, checks impedance and safety: it talks to the device
-        opening = _in_thread(self._opening, "session")
+
+A = TypeVar("A", bound=_Closable)
+
+
+class _Opening(Generic[T, A]):
+    """What :func:`connect` and :meth:`AsyncDevice.session` return: ``async with`` it (or
+    await it) for the opened object. ``opening`` runs off the loop (it talks to the device:
+    identifying, checking impedance and safety); cancelled meanwhile, the late result is
+    closed once it comes (at 0) before the cancellation goes on."""
+
+    def __init__(self, opening: Callable[[], T], wrap: Callable[[T], A], what: str) -> None:
+        self._opening, self._wrap, self._what = opening, wrap, what
+        self._opened: A | None = None
+
+    async def _open(self) -> A:
+        opening = _in_thread(self._opening, self._what)
         try:
             sync = await asyncio.shield(opening)
         except asyncio.CancelledError:
             if opening.done():
                 raise
-            # the checks were under way: they end at 0; the session is closed when they do
             with contextlib.suppress(Exception):
                 late = await _to_the_end(opening)
-                await AsyncSession(late).close()
+                await self._wrap(late).close()
             raise
-        return AsyncSession(sync)
+        return self._wrap(sync)
 
-    def __await__(self) -> Generator[Any, None, AsyncSession]:
+    def __await__(self) -> Generator[Any, None, A]:
         return self._open().__await__()
 
-    async def __aenter__(self) -> AsyncSession:
-        self._session = await self._open()
-        return self._session
+    async def __aenter__(self) -> A:
+        self._opened = await self._open()
+        return self._opened
 
     async def __aexit__(
         self,
@@ -543,8 +557,12 @@ class _OpenSession:
         error: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        assert self._session is not None
-        await self._session.__aexit__(kind, error, tb)
+        assert self._opened is not None
+        await self._opened.__aexit__(kind, error, tb)
+
+
+_OpenSession = _Opening[api.RunningSession, "AsyncSession"]
+_Connecting = _Opening[api.Device, "AsyncDevice"]
 
 
 def _awaited(
@@ -554,7 +572,9 @@ def _awaited(
     signature, kept by the threaded API (mypy checks the calls against it)."""
 
     def session(self: AsyncDevice, /, *args: P.args, **kwargs: P.kwargs) -> _OpenSession:
-        return _OpenSession(functools.partial(opening, self.sync, *args, **kwargs))
+        return _Opening(
+            functools.partial(opening, self.sync, *args, **kwargs), AsyncSession, "session"
+        )
 
     session.__doc__ = (
         "``async with device.session(…) as s`` (or ``s = await device.session(…)``): an\n"
@@ -604,43 +624,11 @@ class AsyncDevice:
         await self.close()
 
 
-class _Connecting:
-    """What :func:`connect` returns: ``async with`` it (or await it) for the device."""
-
-    def __init__(self, opening: Callable[[], api.Device]) -> None:
-        self._opening = opening
-        self._device: AsyncDevice | None = None
-
-    async def _open(self) -> AsyncDevice:
-        opening = _in_thread(self._opening, "connect")
-        try:
-            sync = await asyncio.shield(opening)
-        except asyncio.CancelledError:
-            if opening.done():
-                raise
-            with contextlib.suppress(Exception):
-                late = await _to_the_end(opening)
-                await AsyncDevice(late).close()
-            raise
-        return AsyncDevice(sync)
-
-    def __await__(self) -> Generator[Any, None, AsyncDevice]:
-        return self._open().__await__()
-
-    async def __aenter__(self) -> AsyncDevice:
-        self._device = await self._open()
-        return self._device
-
-    async def __aexit__(self, *exc: object) -> None:
-        assert self._device is not None
-        await self._device.close()
-
-
 def _connecting(
     opening: Callable[P, api.Device],
 ) -> Callable[P, _Connecting]:
     def connect(*args: P.args, **kwargs: P.kwargs) -> _Connecting:
-        return _Connecting(functools.partial(opening, *args, **kwargs))
+        return _Opening(functools.partial(opening, *args, **kwargs), AsyncDevice, "connect")
 
     connect.__doc__ = (
         "``async with tensctl.aio.connect(…) as device`` (or ``await``): an AsyncDevice,\n"
