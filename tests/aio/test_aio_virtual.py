@@ -74,7 +74,8 @@ def test_run_adjust_and_stop_from_a_coroutine(
                 states.append(await s.run())
                 zero.append(await output_ua(device))
             # every call into the engine (each one emits events) ran off the loop's thread
-            assert len(emitted_on) > 1 and on_loop not in emitted_on
+            # (on a thread of its own; finished threads' idents are reused, so not counted)
+            assert emitted_on and on_loop not in emitted_on
             zero.append(await output_ua(device))  # after the close too
         return states, targets, s.record_id, zero
 
